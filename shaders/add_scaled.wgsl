@@ -1,0 +1,16 @@
+// add_scaled: y = a + alpha * b[i mod nb]       (x + alpha * y, with b broadcast over leading dims)
+//   a [n], b [nb] with n a multiple of nb (nb = n for a plain sum; nb = L*C adds position
+//   embeddings to every batch item), y [n].
+struct Params { n: u32, nb: u32, alpha: f32, }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+  if (i >= p.n) { return; }
+  y[i] = a[i] + p.alpha * b[i % p.nb];
+}

@@ -1,0 +1,161 @@
+// Model configuration: the official DualToken config.json (its `rqvaesiglip` block) plus the
+// backbone's HF SiglipConfig (`siglip_config.json`), or a built-in preset for the backbones the
+// official configs name when that file is absent. Every size in the engine comes from here.
+
+export interface VisionConfig {
+  hiddenSize: number; // C
+  intermediateSize: number; // MLP width
+  numLayers: number;
+  numHeads: number;
+  numChannels: number;
+  imageSize: number; // S
+  patchSize: number; // P
+  layerNormEps: number;
+}
+
+export interface QuantizerConfig {
+  embedDim: number; // E
+  nEmbed: number; // codebook rows used in the search (the weight has nEmbed + 1 rows)
+  depth: number; // D = code_shape[2]
+  codeShape: [number, number, number]; // [h, w, D]
+}
+
+export interface DecoderConfig {
+  ch: number;
+  chMult: number[];
+  numResBlocks: number;
+  attnResolutions: number[];
+  inChannels: number; // decoder_in_channels (post_quant_conv output)
+  outCh: number;
+  resolution: number;
+  latentShape: [number, number]; // decoder_latent_shape [h, w]
+}
+
+export interface DualTokenConfig {
+  vision: VisionConfig;
+  /** 1-based encoder layer numbers; layerShortcut null = no shortcut. */
+  layerShortcut: number | null;
+  layerRecon: number;
+  layerSem: number;
+  weightShortcut: number;
+  quantPix: QuantizerConfig;
+  quantSem: QuantizerConfig;
+  decoder: DecoderConfig;
+  /** The backbone the config names (`rqvaesiglip.pretrained_model`). */
+  backbone: string;
+}
+
+/** Vision sizes of the backbones the official DualToken configs name. */
+export const BACKBONE_PRESETS: Record<string, VisionConfig> = {
+  'siglip2-so400m-patch14-384': { hiddenSize: 1152, intermediateSize: 4304, numLayers: 27, numHeads: 16, numChannels: 3, imageSize: 384, patchSize: 14, layerNormEps: 1e-6 },
+  'siglip2-so400m-patch16-256': { hiddenSize: 1152, intermediateSize: 4304, numLayers: 27, numHeads: 16, numChannels: 3, imageSize: 256, patchSize: 16, layerNormEps: 1e-6 },
+  'siglip-so400m-patch14-384': { hiddenSize: 1152, intermediateSize: 4304, numLayers: 27, numHeads: 16, numChannels: 3, imageSize: 384, patchSize: 14, layerNormEps: 1e-6 },
+};
+
+type Json = Record<string, unknown>;
+
+function field<T>(obj: Json, key: string, where: string, check: (v: unknown) => boolean, what: string): T {
+  const v = obj[key];
+  if (!check(v)) throw new Error(`${where}: '${key}' must be ${what} (got ${JSON.stringify(v)})`);
+  return v as T;
+}
+const isPosInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
+const isNum = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+const isIntList = (v: unknown) => Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0);
+
+/** Which preset a backbone name refers to (an HF id such as `google/siglip2-so400m-patch14-384`). */
+export function findPreset(name: string): VisionConfig | undefined {
+  const base = name.replace(/\/+$/, '').split('/').pop() ?? '';
+  return BACKBONE_PRESETS[base];
+}
+
+export function parseVisionConfig(siglip: Json, where: string): VisionConfig {
+  const v = (siglip.vision_config ?? siglip) as Json;
+  const w = `${where} vision_config`;
+  const act = v.hidden_act ?? 'gelu_pytorch_tanh';
+  if (act !== 'gelu_pytorch_tanh') throw new Error(`${w}: hidden_act '${act}' is not supported (only gelu_pytorch_tanh)`);
+  const cfg: VisionConfig = {
+    hiddenSize: field(v, 'hidden_size', w, isPosInt, 'a positive integer'),
+    intermediateSize: field(v, 'intermediate_size', w, isPosInt, 'a positive integer'),
+    numLayers: field(v, 'num_hidden_layers', w, isPosInt, 'a positive integer'),
+    numHeads: field(v, 'num_attention_heads', w, isPosInt, 'a positive integer'),
+    numChannels: (v.num_channels as number) ?? 3,
+    imageSize: field(v, 'image_size', w, isPosInt, 'a positive integer'),
+    patchSize: field(v, 'patch_size', w, isPosInt, 'a positive integer'),
+    layerNormEps: (v.layer_norm_eps as number) ?? 1e-6,
+  };
+  if (cfg.hiddenSize % cfg.numHeads) throw new Error(`${w}: hidden_size ${cfg.hiddenSize} is not divisible by num_attention_heads ${cfg.numHeads}`);
+  return cfg;
+}
+
+function parseQuantizer(q: Json, where: string): QuantizerConfig {
+  const codeShape = field<number[]>(q, 'code_shape', where, (v) => isIntList(v) && (v as number[]).length === 3, 'a list [h, w, depth]');
+  return {
+    embedDim: field(q, 'embed_dim', where, isPosInt, 'a positive integer'),
+    nEmbed: field(q, 'n_embed', where, isPosInt, 'a positive integer'),
+    depth: codeShape[2],
+    codeShape: codeShape as [number, number, number],
+  };
+}
+
+function parseDecoder(r: Json, where: string): DecoderConfig {
+  const dd = field<Json>(r, 'ddconfig', where, (v) => typeof v === 'object' && v !== null, 'an object');
+  const w = `${where} ddconfig`;
+  const latent = field<number[]>(r, 'decoder_latent_shape', where, (v) => isIntList(v) && (v as number[]).length === 2, 'a list [h, w]');
+  return {
+    ch: field(dd, 'ch', w, isPosInt, 'a positive integer'),
+    chMult: field(dd, 'ch_mult', w, (v) => isIntList(v) && (v as number[]).length > 0, 'a list of integers'),
+    numResBlocks: field(dd, 'num_res_blocks', w, isPosInt, 'a positive integer'),
+    attnResolutions: field(dd, 'attn_resolutions', w, isIntList, 'a list of integers'),
+    inChannels: field(dd, 'decoder_in_channels', w, isPosInt, 'a positive integer'),
+    outCh: field(dd, 'out_ch', w, isPosInt, 'a positive integer'),
+    resolution: field(dd, 'resolution', w, isPosInt, 'a positive integer'),
+    latentShape: latent as [number, number],
+  };
+}
+
+/**
+ * Parses the official config. `siglip` is the backbone's SiglipConfig JSON when the caller has
+ * it; otherwise the backbone named by `rqvaesiglip.pretrained_model` must be a known preset.
+ */
+export function parseConfig(config: Json, siglip: Json | undefined, where = 'config.json'): DualTokenConfig {
+  const r = (config.rqvaesiglip ?? config) as Json;
+  if (typeof r !== 'object' || r === null) throw new Error(`${where}: no 'rqvaesiglip' block`);
+  const backbone = typeof r.pretrained_model === 'string' ? r.pretrained_model : '';
+  let vision: VisionConfig;
+  if (siglip) vision = parseVisionConfig(siglip, 'siglip_config.json');
+  else {
+    const preset = findPreset(backbone);
+    if (!preset) {
+      throw new Error(`${where}: backbone '${backbone}' is not a built-in preset (${Object.keys(BACKBONE_PRESETS).join(', ')}); put its siglip_config.json beside config.json`);
+    }
+    vision = preset;
+  }
+  const layer = (k: string) => field<number>(r, k, where, (v) => isPosInt(v) && (v as number) <= vision.numLayers, `a layer number in 1..${vision.numLayers}`);
+  const cfg: DualTokenConfig = {
+    vision,
+    layerShortcut: r.layer_shortcut === null || r.layer_shortcut === undefined ? null : layer('layer_shortcut'),
+    layerRecon: layer('layer_recon'),
+    layerSem: layer('layer_sem'),
+    weightShortcut: r.layer_shortcut == null ? 0 : field(r, 'weight_shortcut', where, isNum, 'a number'),
+    quantPix: parseQuantizer(field(r, 'vq_pix', where, (v) => typeof v === 'object' && v !== null, 'an object'), `${where} vq_pix`),
+    quantSem: parseQuantizer(field(r, 'vq_sem', where, (v) => typeof v === 'object' && v !== null, 'an object'), `${where} vq_sem`),
+    decoder: parseDecoder(r, where),
+    backbone,
+  };
+  const grid = Math.floor(vision.imageSize / vision.patchSize);
+  for (const [q, name] of [[cfg.quantPix, 'vq_pix'], [cfg.quantSem, 'vq_sem']] as const) {
+    if (q.codeShape[0] !== grid || q.codeShape[1] !== grid) {
+      throw new Error(`${where} ${name}: code_shape [${q.codeShape}] does not match the ${grid}x${grid} token grid of image_size ${vision.imageSize} / patch ${vision.patchSize}`);
+    }
+  }
+  if (cfg.layerRecon > cfg.layerSem || (cfg.layerShortcut !== null && cfg.layerShortcut > cfg.layerSem)) {
+    throw new Error(`${where}: layer_recon and layer_shortcut must not come after layer_sem`);
+  }
+  return cfg;
+}
+
+/** Tokens per side of the patch grid. */
+export function gridSize(v: VisionConfig): number {
+  return Math.floor(v.imageSize / v.patchSize);
+}

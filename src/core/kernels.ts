@@ -1,0 +1,165 @@
+// Kernels: WGSL files from shaders/, reflected with wgsl_reflect so that every binding and
+// uniform member is known by name; explicit bind-group layouts; pipelines cached by
+// (kernel, placeholders, override constants).
+//
+// Placeholders are `{{NAME}}` in the WGSL text, for the few values WGSL needs at
+// shader-creation time (private array sizes, workgroup sizes). Everything else is a uniform.
+import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
+import type { Gpu } from './gpu.js';
+
+/** Kernel name (file name without .wgsl) -> WGSL source. */
+export type ShaderSources = Record<string, string>;
+
+export type Defines = Record<string, number | string>;
+export type Constants = Record<string, number>;
+
+export interface UniformMember {
+  name: string;
+  offset: number;
+  type: 'u32' | 'i32' | 'f32';
+}
+
+export interface BindingSlot {
+  name: string;
+  binding: number;
+  kind: 'uniform' | 'read-only-storage' | 'storage';
+}
+
+/** A kernel's reflected interface: known before any pipeline exists. */
+export interface KernelInfo {
+  key: string;
+  name: string;
+  code: string;
+  entryPoint: string;
+  workgroupSize: [number, number, number];
+  bindings: BindingSlot[];
+  uniform?: { name: string; binding: number; size: number; members: UniformMember[] };
+  constants: Constants;
+}
+
+export interface CompiledKernel {
+  info: KernelInfo;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+export class KernelLibrary {
+  private readonly infos = new Map<string, KernelInfo>();
+  private readonly compiled = new Map<string, Promise<CompiledKernel>>();
+
+  constructor(
+    readonly gpu: Gpu,
+    private readonly sources: ShaderSources,
+  ) {}
+
+  /** The reflected interface of `name` with these placeholders and constants (cached). */
+  info(name: string, defines: Defines = {}, constants: Constants = {}): KernelInfo {
+    const key = `${name}|${stableJson(defines)}|${stableJson(constants)}`;
+    let info = this.infos.get(key);
+    if (!info) {
+      info = reflect(name, key, this.source(name, defines), constants);
+      this.infos.set(key, info);
+    }
+    return info;
+  }
+
+  /** Compiles (once) the pipeline of a reflected kernel; errors name the kernel. */
+  compile(info: KernelInfo): Promise<CompiledKernel> {
+    let p = this.compiled.get(info.key);
+    if (!p) {
+      p = this.create(info);
+      this.compiled.set(info.key, p);
+    }
+    return p;
+  }
+
+  private source(name: string, defines: Defines): string {
+    const text = this.sources[name];
+    if (text === undefined) throw new Error(`kernel '${name}': no shader named ${name}.wgsl`);
+    const used = new Set<string>();
+    const code = text.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
+      if (!(key in defines)) throw new Error(`kernel '${name}': placeholder {{${key}}} needs a value`);
+      used.add(key);
+      return String(defines[key]);
+    });
+    for (const key of Object.keys(defines)) {
+      if (!used.has(key)) throw new Error(`kernel '${name}': no placeholder {{${key}}} in ${name}.wgsl`);
+    }
+    return code;
+  }
+
+  private async create(info: KernelInfo): Promise<CompiledKernel> {
+    const { device } = this.gpu;
+    return this.gpu.scoped(`kernel '${info.name}'`, async () => {
+      const module = device.createShaderModule({ label: info.name, code: info.code });
+      const compilation = await module.getCompilationInfo();
+      const errors = compilation.messages.filter((m) => m.type === 'error');
+      if (errors.length) {
+        throw new Error(`kernel '${info.name}': WGSL does not compile: ${errors.map((m) => `line ${m.lineNum}: ${m.message}`).join('; ')}`);
+      }
+      const layout = device.createBindGroupLayout({
+        label: info.name,
+        entries: info.bindings.map((b) => ({
+          binding: b.binding,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: b.kind },
+        })),
+      });
+      // Synchronous creation: dawn.node's createComputePipelineAsync never settles (seen with webgpu 0.6.2).
+      const pipeline = device.createComputePipeline({
+        label: info.name,
+        layout: device.createPipelineLayout({ label: info.name, bindGroupLayouts: [layout] }),
+        compute: { module, entryPoint: info.entryPoint, constants: info.constants },
+      });
+      return { info, pipeline, layout };
+    });
+  }
+}
+
+function reflect(name: string, key: string, code: string, constants: Constants): KernelInfo {
+  let r: WgslReflect;
+  try {
+    r = new WgslReflect(code);
+  } catch (e) {
+    throw new Error(`kernel '${name}': WGSL does not parse: ${(e as Error).message}`);
+  }
+  const entries = r.entry.compute;
+  if (entries.length !== 1) throw new Error(`kernel '${name}': expected one @compute entry point, found ${entries.length}`);
+  const entry = entries[0];
+  const overrides = new Set(r.overrides.map((o) => o.name));
+  for (const c of Object.keys(constants)) {
+    if (!overrides.has(c)) throw new Error(`kernel '${name}': no override constant '${c}'`);
+  }
+  const bindings: BindingSlot[] = [];
+  let uniform: KernelInfo['uniform'];
+  for (const u of r.uniforms) {
+    if (u.group !== 0) throw new Error(`kernel '${name}': only bind group 0 is used (${u.name})`);
+    if (uniform) throw new Error(`kernel '${name}': at most one uniform block (${uniform.name}, ${u.name})`);
+    const members = (u.type as unknown as { members?: { name: string; offset: number; type: { name: string } }[] }).members;
+    if (!members) throw new Error(`kernel '${name}': uniform '${u.name}' must be a struct`);
+    uniform = {
+      name: u.name,
+      binding: u.binding,
+      size: u.type.size,
+      members: members.map((m) => {
+        const t = m.type.name;
+        if (t !== 'u32' && t !== 'i32' && t !== 'f32') throw new Error(`kernel '${name}': uniform member ${m.name} has type ${t}; use u32, i32 or f32`);
+        return { name: m.name, offset: m.offset, type: t };
+      }),
+    };
+    bindings.push({ name: u.name, binding: u.binding, kind: 'uniform' });
+  }
+  for (const s of r.storage) {
+    if (s.group !== 0) throw new Error(`kernel '${name}': only bind group 0 is used (${s.name})`);
+    bindings.push({ name: s.name, binding: s.binding, kind: s.access === 'read' ? 'read-only-storage' : 'storage' });
+  }
+  bindings.sort((a, b) => a.binding - b.binding);
+  const ws = entry.workgroupSize ?? [1, 1, 1];
+  const workgroupSize: [number, number, number] = [Number(ws[0] ?? 1), Number(ws[1] ?? 1), Number(ws[2] ?? 1)];
+  if (workgroupSize.some((v) => !Number.isInteger(v) || v < 1)) throw new Error(`kernel '${name}': @workgroup_size must be literal integers (got ${ws})`);
+  return { key, name, code, entryPoint: entry.name, workgroupSize, bindings, uniform, constants };
+}
+
+function stableJson(o: Record<string, unknown>): string {
+  return JSON.stringify(Object.keys(o).sort().map((k) => [k, o[k]]));
+}

@@ -1,0 +1,39 @@
+// A view of GPU memory with a shape. Activations live in pooled buffers owned by a Program;
+// weights and program inputs/outputs own their buffers.
+import { numel } from './tensor-source.js';
+
+export type GpuDType = 'f32' | 'i32' | 'u32';
+
+export class Tensor {
+  /** Set on tensors that must survive the program (outputs, debug taps): never recycled. */
+  pinned = false;
+
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly shape: number[],
+    readonly dtype: GpuDType = 'f32',
+    /** Byte offset of element 0 in `buffer`. */
+    readonly offset = 0,
+    readonly label = buffer.label,
+  ) {}
+
+  get numel(): number {
+    return numel(this.shape);
+  }
+
+  get byteLength(): number {
+    return this.numel * 4;
+  }
+
+  /** The same memory seen with another shape of the same element count. */
+  view(shape: number[]): Tensor {
+    if (numel(shape) !== this.numel) throw new Error(`${this.label}: cannot view [${this.shape}] as [${shape}]`);
+    const t = new Tensor(this.buffer, shape, this.dtype, this.offset, this.label);
+    t.pinned = this.pinned;
+    return t;
+  }
+}
+
+export function shapeStr(shape: readonly number[]): string {
+  return `[${shape.join(',')}]`;
+}

@@ -1,0 +1,102 @@
+// Model weights on the GPU, by their official state_dict names. Tensors are read and uploaded
+// one at a time (host memory stays near the size of the largest tensor), widened to f32.
+import { toFloat32 } from './dtype.js';
+import type { Gpu } from './gpu.js';
+import { Tensor, shapeStr } from './tensor.js';
+import type { TensorSource } from './tensor-source.js';
+
+export interface LoadProgress {
+  tensors: number;
+  totalTensors: number;
+  bytes: number;
+  totalBytes: number;
+}
+
+export class Weights {
+  private readonly tensors = new Map<string, Tensor>();
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly source: TensorSource,
+  ) {}
+
+  /** Uploads every tensor of the source that `used(name)` accepts. */
+  async load(used: (name: string) => boolean, onProgress?: (p: LoadProgress) => void): Promise<void> {
+    const names = this.source.names().filter(used);
+    const totalBytes = names.reduce((s, n) => s + this.source.info(n)!.byteLength, 0);
+    let bytes = 0;
+    for (const [i, name] of names.entries()) {
+      const info = this.source.info(name)!;
+      const data = toFloat32(await this.source.read(name), info.dtype, `${this.source.label}: tensor '${name}'`);
+      this.set(name, info.shape, data);
+      bytes += info.byteLength;
+      onProgress?.({ tensors: i + 1, totalTensors: names.length, bytes, totalBytes });
+    }
+  }
+
+  /** Uploads `data` as the weight `name` (also used for tensors derived at load time). */
+  set(name: string, shape: number[], data: Float32Array): Tensor {
+    const limit = this.gpu.limits.maxStorageBufferBindingSize;
+    if (data.byteLength > limit) {
+      throw new Error(`${this.source.label}: tensor '${name}' ${shapeStr(shape)} is ${data.byteLength} bytes, over the adapter's maxStorageBufferBindingSize ${limit}`);
+    }
+    this.tensors.get(name)?.buffer.destroy();
+    const buffer = this.gpu.device.createBuffer({
+      label: name,
+      size: Math.max(16, Math.ceil(data.byteLength / 16) * 16),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+    });
+    this.gpu.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    const t = new Tensor(buffer, shape, 'f32', 0, name);
+    t.pinned = true;
+    this.tensors.set(name, t);
+    return t;
+  }
+
+  has(name: string): boolean {
+    return this.tensors.has(name);
+  }
+
+  /** A loaded weight; `shape`, when given, is checked (a mismatch names the tensor). */
+  get(name: string, shape?: number[]): Tensor {
+    const t = this.tensors.get(name);
+    if (!t) throw new Error(`${this.source.label}: missing tensor '${name}'`);
+    if (shape && (shape.length !== t.shape.length || shape.some((d, i) => d !== t.shape[i]))) {
+      throw new Error(`${this.source.label}: tensor '${name}' has shape ${shapeStr(t.shape)}, expected ${shapeStr(shape)}`);
+    }
+    return t;
+  }
+
+  /** Concatenates loaded source tensors along dim 0 into a new weight (e.g. packed qkv biases). */
+  async concat(name: string, parts: string[]): Promise<Tensor> {
+    const arrays: Float32Array[] = [];
+    let rows = 0;
+    let rest: number[] | undefined;
+    for (const part of parts) {
+      const info = this.source.info(part);
+      if (!info) throw new Error(`${this.source.label}: missing tensor '${part}'`);
+      arrays.push(toFloat32(await this.source.read(part), info.dtype, `${this.source.label}: tensor '${part}'`));
+      rows += info.shape[0];
+      rest ??= info.shape.slice(1);
+    }
+    const out = new Float32Array(arrays.reduce((s, a) => s + a.length, 0));
+    let at = 0;
+    for (const a of arrays) {
+      out.set(a, at);
+      at += a.length;
+    }
+    return this.set(name, [rows, ...(rest ?? [])], out);
+  }
+
+  /** Total bytes held on the GPU. */
+  get byteLength(): number {
+    let s = 0;
+    for (const t of this.tensors.values()) s += t.byteLength;
+    return s;
+  }
+
+  destroy(): void {
+    for (const t of this.tensors.values()) t.buffer.destroy();
+    this.tensors.clear();
+  }
+}

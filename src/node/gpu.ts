@@ -1,0 +1,76 @@
+// Getting a WebGPU device in Node through Dawn (npm `webgpu`): the machine's GPU when it has
+// one, else a CPU Vulkan driver (Mesa lavapipe, then SwiftShader), else one clear error.
+import { existsSync } from 'node:fs';
+import { create, globals } from 'webgpu';
+import { Gpu } from '../core/gpu.js';
+
+/** CPU Vulkan drivers, best first: lavapipe (Mesa >= 24 works with Dawn), then SwiftShader. */
+export const CPU_ICDS = [
+  '/usr/share/vulkan/icd.d/lvp_icd.json',
+  '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json',
+  '/usr/share/vulkan/icd.d/lvp_icd.aarch64.json',
+  '/usr/lib/chromium/vk_swiftshader_icd.json',
+];
+
+export interface NodeGpuOptions {
+  /** 'auto' (default): GPU, else a CPU driver. 'cpu': a CPU driver only. Or a path to a Vulkan ICD json. */
+  adapter?: string;
+}
+
+let globalsInstalled = false;
+/** dawn.node instances must stay reachable: once one is collected, its devices' promises never settle. */
+const instances: GPU[] = [];
+
+export async function createNodeGpu(opts: NodeGpuOptions = {}): Promise<Gpu> {
+  if (!globalsInstalled) {
+    // WebGPU's constants (GPUBufferUsage, GPUShaderStage, ...) as the browser has them.
+    Object.assign(globalThis, globals);
+    globalsInstalled = true;
+  }
+  process.env.XDG_RUNTIME_DIR ??= '/tmp'; // silences a Mesa warning on headless machines
+  const choice = opts.adapter ?? process.env.DUALTOKEN_ADAPTER ?? 'auto';
+  const tried: string[] = [];
+  const attempt = async (icd: string | undefined, what: string): Promise<Gpu | undefined> => {
+    const saved = process.env.VK_ICD_FILENAMES;
+    if (icd) process.env.VK_ICD_FILENAMES = icd;
+    try {
+      const instance = create([]);
+      instances.push(instance);
+      const adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
+      if (!adapter) {
+        tried.push(`${what}: no adapter`);
+        return undefined;
+      }
+      return await Gpu.fromAdapter(adapter);
+    } catch (e) {
+      tried.push(`${what}: ${(e as Error).message}`);
+      return undefined;
+    } finally {
+      if (icd) {
+        if (saved === undefined) delete process.env.VK_ICD_FILENAMES;
+        else process.env.VK_ICD_FILENAMES = saved;
+      }
+    }
+  };
+
+  if (choice !== 'auto' && choice !== 'cpu') {
+    const gpu = existsSync(choice) ? await attempt(choice, `Vulkan ICD ${choice}`) : (tried.push(`${choice}: file not found`), undefined);
+    if (gpu) return gpu;
+  } else {
+    if (choice === 'auto') {
+      const gpu = await attempt(undefined, process.env.VK_ICD_FILENAMES ? `VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES}` : 'the system Vulkan drivers');
+      if (gpu) return gpu;
+    }
+    for (const icd of CPU_ICDS.filter((p) => existsSync(p))) {
+      const gpu = await attempt(icd, icd);
+      if (gpu) return gpu;
+    }
+    if (!CPU_ICDS.some((p) => existsSync(p))) tried.push(`no CPU Vulkan driver found (looked for ${CPU_ICDS.join(', ')})`);
+  }
+  throw new Error(
+    `no WebGPU adapter. Tried: ${tried.join('; ')}. ` +
+      `Fix: on Debian 12 install Mesa lavapipe >= 24 from bookworm-backports ` +
+      `(apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1), or Debian's chromium package for SwiftShader, ` +
+      `or a GPU driver with Vulkan; or point DUALTOKEN_ADAPTER at a Vulkan ICD json.`,
+  );
+}
