@@ -224,6 +224,34 @@ export class Program {
   /** Runs the whole program once and reads back the given tensors (one sync point). */
   async run(read: Tensor[] = []): Promise<ArrayBuffer[]> {
     await this.finalize();
+    try {
+      return await this.submit(read);
+    } catch (e) {
+      const culprit = await this.findFailingDispatch();
+      if (culprit) throw new Error(`${this.label}: ${culprit}`);
+      throw e;
+    }
+  }
+
+  /** Validates each dispatch in a pass of its own, to name the kernel behind a failed run. */
+  private async findFailingDispatch(): Promise<string | undefined> {
+    const { device } = this.gpu;
+    for (const [i, p] of this.planned!.entries()) {
+      device.pushErrorScope('validation');
+      const encoder = device.createCommandEncoder({ label: `${this.label} check #${i}` });
+      const pass = encoder.beginComputePass();
+      pass.setPipeline(p.kernel.pipeline);
+      pass.setBindGroup(0, p.bindGroup);
+      pass.dispatchWorkgroups(p.groups[0], p.groups[1], p.groups[2]);
+      pass.end();
+      encoder.finish();
+      const error = await device.popErrorScope();
+      if (error) return `kernel '${p.kernel.info.name}' (dispatch #${i}): validation error: ${error.message}`;
+    }
+    return undefined;
+  }
+
+  private submit(read: Tensor[]): Promise<ArrayBuffer[]> {
     return this.gpu.scoped(`${this.label}: run`, async () => {
       const { device } = this.gpu;
       const encoder = device.createCommandEncoder({ label: this.label });

@@ -1,0 +1,153 @@
+// Transformer kernels against float64 CPU references on random shapes, including sizes that are
+// no multiple of the 4x4 tile or of 4.
+import { describe, expect, it } from 'vitest';
+import { addScaled, attention, heads, layerNorm, linear, patchIm2col } from '../src/core/ops.js';
+import { Program } from '../src/core/program.js';
+import { attentionRef, layerNormRef, linearRef, randn, relErr } from './helpers/cpu-ref.js';
+import { runAndRead, testGpu, upload } from './helpers/gpu.js';
+
+const TOL = 1e-5; // f32 accumulation vs float64, relative to the largest reference value
+
+function check(name: string, got: Float32Array, ref: ArrayLike<number>, tol = TOL): void {
+  const e = relErr(got, ref);
+  const msg = `${name}: worst rel_to_max ${e.rel.toExponential(2)} at ${e.at} (got ${e.got}, ref ${e.ref})`;
+  console.log(msg);
+  expect(e.rel, msg).toBeLessThanOrEqual(tol);
+}
+
+describe('linear', () => {
+  const shapes: [number, number, number][] = [
+    [1, 1, 1],
+    [5, 7, 3],
+    [16, 64, 64],
+    [17, 33, 129],
+    [729 % 97, 130, 47],
+  ];
+  for (const [M, N, K] of shapes) {
+    for (const variant of ['plain', 'bias+gelu', 'bias+residual'] as const) {
+      it(`${variant} M=${M} N=${N} K=${K}`, async () => {
+        const { gpu, kernels } = await testGpu();
+        const x = randn(M * K, M * 31 + K);
+        const w = randn(N * K, N * 17 + K, 1 / Math.sqrt(K));
+        const b = randn(N, N + 5);
+        const r = randn(M * N, M + N);
+        const prog = new Program(kernels, 'linear test');
+        const tx = upload(gpu, [M, K], x);
+        const tw = upload(gpu, [N, K], w);
+        const tb = upload(gpu, [N], b);
+        const tr = upload(gpu, [M, N], r);
+        const y = linear(prog, tx, tw, {
+          bias: variant === 'plain' ? undefined : tb,
+          act: variant === 'bias+gelu' ? 'gelu_tanh' : 'none',
+          residual: variant === 'bias+residual' ? tr : undefined,
+        });
+        const [got] = await runAndRead(prog, [y]);
+        const ref = linearRef(x, w, M, N, K, variant === 'plain' ? undefined : b, variant === 'bias+residual' ? r : undefined, variant === 'bias+gelu');
+        check(`linear ${variant} ${M}x${N}x${K}`, got, ref);
+        prog.destroy();
+      });
+    }
+  }
+  it('refuses a weight whose width does not match the input', async () => {
+    const { gpu, kernels } = await testGpu();
+    const prog = new Program(kernels, 'bad');
+    expect(() => linear(prog, upload(gpu, [3, 5], new Float32Array(15)), upload(gpu, [2, 4], new Float32Array(8), 'w.bad'))).toThrow(/w\.bad.*5 features.*takes 4/);
+  });
+});
+
+describe('layernorm', () => {
+  for (const [rows, C, eps] of [[1, 1, 1e-5], [7, 13, 1e-6], [33, 64, 1e-5], [3, 1152, 1e-6]] as const) {
+    it(`rows=${rows} C=${C} eps=${eps}`, async () => {
+      const { gpu, kernels } = await testGpu();
+      const x = randn(rows * C, rows + C, 3);
+      for (let i = 0; i < x.length; i++) x[i] += 2; // an offset mean exercises the two-pass variance
+      const g = randn(C, C);
+      const b = randn(C, C + 1);
+      const prog = new Program(kernels, 'ln test');
+      const y = layerNorm(prog, upload(gpu, [rows, C], x), upload(gpu, [C], g), upload(gpu, [C], b), eps);
+      const [got] = await runAndRead(prog, [y]);
+      check(`layernorm ${rows}x${C}`, got, layerNormRef(x, g, b, rows, C, eps));
+      prog.destroy();
+    });
+  }
+});
+
+describe('attention', () => {
+  const cases = [
+    { B: 1, H: 1, D: 1, Lq: 1, Lk: 1, causal: false },
+    { B: 2, H: 3, D: 5, Lq: 7, Lk: 7, causal: false },
+    { B: 2, H: 4, D: 16, Lq: 9, Lk: 9, causal: true },
+    { B: 1, H: 2, D: 72, Lq: 13, Lk: 13, causal: false },
+    { B: 3, H: 2, D: 8, Lq: 1, Lk: 11, causal: false },
+  ];
+  for (const c of cases) {
+    it(`B=${c.B} H=${c.H} D=${c.D} Lq=${c.Lq} Lk=${c.Lk}${c.causal ? ' causal' : ''}`, async () => {
+      const { gpu, kernels } = await testGpu();
+      const W = c.H * c.D;
+      const q = randn(c.B * c.Lq * W, 1 + W, 2);
+      const k = randn(c.B * c.Lk * W, 2 + W, 2);
+      const v = randn(c.B * c.Lk * W, 3 + W);
+      const prog = new Program(kernels, 'attn test');
+      const o = attention(prog, {
+        ...c,
+        q: heads(upload(gpu, [c.B, c.Lq, W], q)),
+        k: heads(upload(gpu, [c.B, c.Lk, W], k)),
+        v: heads(upload(gpu, [c.B, c.Lk, W], v)),
+      });
+      const [got] = await runAndRead(prog, [o]);
+      check('attention', got, attentionRef(q, k, v, c.B, c.H, c.D, c.Lq, c.Lk, c.causal));
+      prog.destroy();
+    });
+  }
+  it('reads q, k, v packed in one [B, L, 3W] buffer and broadcasts a shared query', async () => {
+    const { gpu, kernels } = await testGpu();
+    const B = 2, H = 3, D = 4, L = 6, W = H * D;
+    const packed = randn(B * L * 3 * W, 77);
+    const probe = randn(W, 78);
+    const split = (part: number) => {
+      const out = new Float32Array(B * L * W);
+      for (let r = 0; r < B * L; r++) out.set(packed.subarray(r * 3 * W + part * W, r * 3 * W + (part + 1) * W), r * W);
+      return out;
+    };
+    const prog = new Program(kernels, 'packed');
+    const t = upload(gpu, [B, L, 3 * W], packed);
+    const o = attention(prog, { B, H, D, Lq: 1, Lk: L, q: heads(upload(gpu, [1, 1, W], probe), 0, 0), k: heads(t, W), v: heads(t, 2 * W) });
+    const [got] = await runAndRead(prog, [o]);
+    const qB = new Float32Array(B * W);
+    qB.set(probe, 0);
+    qB.set(probe, W);
+    check('attention packed', got, attentionRef(qB, split(1), split(2), B, H, D, 1, L, false));
+    prog.destroy();
+  });
+});
+
+describe('elementwise and patches', () => {
+  it('add_scaled broadcasts b over leading dims', async () => {
+    const { gpu, kernels } = await testGpu();
+    const a = randn(3 * 5 * 7, 1);
+    const b = randn(5 * 7, 2);
+    const prog = new Program(kernels, 'add');
+    const y = addScaled(prog, upload(gpu, [3, 5, 7], a), upload(gpu, [5, 7], b), 0.6);
+    const [got] = await runAndRead(prog, [y]);
+    check('add_scaled', got, Array.from(a, (v, i) => v + 0.6 * b[i % 35]));
+    prog.destroy();
+  });
+  it('patch_im2col lays out conv patches in (ci, ky, kx) order, dropping the remainder', async () => {
+    const { gpu, kernels } = await testGpu();
+    const B = 2, Cin = 3, S = 11, P = 3, G = 3;
+    const px = randn(B * Cin * S * S, 9);
+    const prog = new Program(kernels, 'im2col');
+    const cols = patchIm2col(prog, upload(gpu, [B, Cin, S, S], px), P);
+    expect(cols.shape).toEqual([B, G * G, Cin * P * P]);
+    const [got] = await runAndRead(prog, [cols]);
+    const ref: number[] = [];
+    for (let b = 0; b < B; b++)
+      for (let py = 0; py < G; py++)
+        for (let pxx = 0; pxx < G; pxx++)
+          for (let ci = 0; ci < Cin; ci++)
+            for (let ky = 0; ky < P; ky++)
+              for (let kx = 0; kx < P; kx++) ref.push(px[((b * Cin + ci) * S + py * P + ky) * S + pxx * P + kx]);
+    expect(Array.from(got)).toEqual(ref);
+    prog.destroy();
+  });
+});

@@ -1,0 +1,74 @@
+// The program machinery: bindings and uniforms checked against the reflected WGSL, WebGPU errors
+// thrown with the kernel's name, oversized grids folded, pooled buffers reused.
+import { describe, expect, it } from 'vitest';
+import { KernelLibrary } from '../src/core/kernels.js';
+import { addScaled } from '../src/core/ops.js';
+import { Program } from '../src/core/program.js';
+import { Tensor } from '../src/core/tensor.js';
+import { runAndRead, testGpu, upload } from './helpers/gpu.js';
+
+describe('program', () => {
+  it('folds a grid over the per-dimension limit and still covers every element', async () => {
+    const { gpu, kernels } = await testGpu();
+    const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+    const n = (max + 1000) * 256; // one more row of workgroups than fits in x
+    const a = new Float32Array(n).fill(1);
+    const b = new Float32Array(7).map((_, i) => i);
+    const prog = new Program(kernels, 'fold');
+    const y = addScaled(prog, upload(gpu, [n], a), upload(gpu, [7], b), 2);
+    const [got] = await runAndRead(prog, [y]);
+    let bad = -1;
+    for (let i = 0; i < n; i++) if (got[i] !== 1 + 2 * (i % 7)) { bad = i; break; }
+    expect(bad, `first wrong element ${bad}: ${got[bad]}`).toBe(-1);
+    prog.destroy();
+  });
+
+  it('checks bindings and uniforms by name before anything reaches WebGPU', async () => {
+    const { gpu, kernels } = await testGpu();
+    const prog = new Program(kernels, 'checks');
+    const t = upload(gpu, [4], new Float32Array(4));
+    expect(() => prog.dispatch({ kernel: 'add_scaled', uniforms: { n: 4, nb: 4, alpha: 1 }, bind: { a: t, b: t }, groups: 1 })).toThrow("kernel 'add_scaled': binding 'y' was not given");
+    expect(() => prog.dispatch({ kernel: 'add_scaled', uniforms: { n: 4, nb: 4, alpha: 1 }, bind: { a: t, b: t, y: t, z: t }, groups: 1 })).toThrow(/no storage binding named 'z'/);
+    expect(() => prog.dispatch({ kernel: 'add_scaled', uniforms: { n: 4, alpha: 1 }, bind: { a: t, b: t, y: t }, groups: 1 })).toThrow("kernel 'add_scaled': uniform member 'nb' needs a finite value (got undefined)");
+    expect(() => prog.dispatch({ kernel: 'add_scaled', uniforms: { n: -1, nb: 4, alpha: 1 }, bind: { a: t, b: t, y: t }, groups: 1 })).toThrow(/u32 'n' = -1 is out of range/);
+    expect(() => prog.dispatch({ kernel: 'nope', bind: {}, groups: 1 })).toThrow("kernel 'nope': no shader named nope.wgsl");
+    expect(() => prog.dispatch({ kernel: 'attention', bind: {}, groups: 1 })).toThrow(/placeholder \{\{HEAD_DIM\}\} needs a value/);
+  });
+
+  it('refuses a binding over the adapter limit, naming kernel, tensor and limit', async () => {
+    const { gpu, kernels } = await testGpu();
+    const prog = new Program(kernels, 'limit');
+    const big = new Tensor(upload(gpu, [4], new Float32Array(4)).buffer, [gpu.limits.maxStorageBufferBindingSize / 4 + 1], 'f32', 0, 'huge');
+    const t = upload(gpu, [1], new Float32Array(1));
+    expect(() => addScaled(prog, big, t)).toThrow(/kernel 'add_scaled': binding 'a' \(huge \[\d+\], \d+ bytes\) exceeds the adapter's maxStorageBufferBindingSize/);
+  });
+
+  it('throws WebGPU validation errors with the kernel name', async () => {
+    const { gpu, kernels } = await testGpu();
+    const prog = new Program(kernels, 'aliasing');
+    const t = upload(gpu, [4], new Float32Array(4), 'same');
+    // The same buffer bound read-only and writable in one dispatch is a WebGPU validation error.
+    prog.dispatch({ kernel: 'add_scaled', uniforms: { n: 4, nb: 4, alpha: 1 }, bind: { a: t, b: t, y: t }, groups: 1 });
+    await expect(prog.run()).rejects.toThrow(/aliasing: kernel 'add_scaled' \(dispatch #0\): validation error: .*Buffer "same"/s);
+  });
+
+  it('throws a WGSL compile error naming the kernel', async () => {
+    const { gpu } = await testGpu();
+    const lib = new KernelLibrary(gpu, { broken: '@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(1) fn main() { y[0] = undefined_thing; }' });
+    const prog = new Program(lib, 'broken');
+    prog.dispatch({ kernel: 'broken', bind: { y: upload(gpu, [1], new Float32Array(1)) }, groups: 1 });
+    await expect(prog.run()).rejects.toThrow(/kernel 'broken'/);
+  });
+
+  it('recycles a released activation for the next allocation of a similar size', async () => {
+    const { kernels } = await testGpu();
+    const prog = new Program(kernels, 'pool');
+    const a = prog.alloc([100], 'a');
+    prog.release(a);
+    const b = prog.alloc([90], 'b');
+    expect(b.buffer).toBe(a.buffer);
+    const c = prog.alloc([100], 'c');
+    expect(c.buffer).not.toBe(a.buffer);
+    prog.destroy();
+  });
+});
