@@ -1,0 +1,176 @@
+// The public model: DualToken.encode (pixel_values -> pixel codes, semantic codes, semantic
+// features, image embedding) and DualToken.decode (pixel codes -> image), each a Program
+// recorded once per batch size and replayed.
+import type { DualTokenConfig } from '../core/config.js';
+import { gridSize } from '../core/config.js';
+import type { Gpu } from '../core/gpu.js';
+import { KernelLibrary, type ShaderSources } from '../core/kernels.js';
+import { Program } from '../core/program.js';
+import { Tensor } from '../core/tensor.js';
+import type { TensorSource } from '../core/tensor-source.js';
+import { Weights, type LoadProgress } from '../core/weights.js';
+import { decodeFromFeatures, usedByDecoder } from './decoder.js';
+import { embedCodes, encodeImage, postquantPix, prepareEncoderWeights, usedByEncoder } from './encoder.js';
+
+export interface EncodeResult {
+  batch: number;
+  /** int32 [B, h, w, D] */
+  pixelCodes: Int32Array;
+  /** int32 [B, h, w, D] */
+  semanticCodes: Int32Array;
+  /** f32 [B, L, C]: postquant_sem output, the hidden state that re-enters the tower */
+  semanticFeatures: Float32Array;
+  /** f32 [B, C]: pooler_output of the MAP head (the language-aligned image embedding) */
+  embedding: Float32Array;
+}
+
+export interface DecodeResult {
+  batch: number;
+  /** f32 [B, 3, R, R], about [-1, 1] (not clamped) */
+  recon: Float32Array;
+  shape: [number, number, number, number];
+}
+
+export interface DualTokenOptions {
+  /** Keep every named intermediate for read-back (debugging, golden tests). */
+  keepTaps?: boolean;
+  onProgress?: (p: LoadProgress) => void;
+}
+
+interface Compiled {
+  prog: Program;
+  input: Tensor;
+  outputs: Tensor[];
+}
+
+export class DualToken {
+  private readonly encoders = new Map<number, Compiled>();
+  private readonly decoders = new Map<number, Compiled>();
+
+  private constructor(
+    readonly gpu: Gpu,
+    readonly config: DualTokenConfig,
+    readonly weights: Weights,
+    private readonly kernels: KernelLibrary,
+    private readonly keepTaps: boolean,
+  ) {}
+
+  /** Uploads the weights the encoder and decoder use; other tensors (text tower, EMA state) are skipped. */
+  static async create(gpu: Gpu, shaders: ShaderSources, config: DualTokenConfig, source: TensorSource, opts: DualTokenOptions = {}): Promise<DualToken> {
+    const weights = new Weights(gpu, source);
+    await weights.load((n) => usedByEncoder(n, config) || usedByDecoder(n), opts.onProgress);
+    await prepareEncoderWeights(weights, config);
+    return new DualToken(gpu, config, weights, new KernelLibrary(gpu, shaders), opts.keepTaps ?? false);
+  }
+
+  /** Tensors of the source that no output uses (listed by `info`). */
+  static unusedTensors(source: TensorSource, config: DualTokenConfig): string[] {
+    return source.names().filter((n) => !usedByEncoder(n, config) && !usedByDecoder(n));
+  }
+
+  get imageSize(): number {
+    return this.config.vision.imageSize;
+  }
+
+  /** pixel_values f32 [B, 3, S, S] (normalised to [-1, 1]) -> codes, features, embedding. */
+  async encode(pixelValues: Float32Array, batch: number): Promise<EncodeResult> {
+    const v = this.config.vision;
+    const S = v.imageSize;
+    const expected = batch * v.numChannels * S * S;
+    if (pixelValues.length !== expected) throw new Error(`encode: pixel_values has ${pixelValues.length} values, [${batch},${v.numChannels},${S},${S}] needs ${expected}`);
+    const c = this.encoderFor(batch);
+    this.write(c.input, pixelValues);
+    const [pix, sem, feats, emb] = await c.prog.run(c.outputs);
+    return {
+      batch,
+      pixelCodes: new Int32Array(pix),
+      semanticCodes: new Int32Array(sem),
+      semanticFeatures: new Float32Array(feats),
+      embedding: new Float32Array(emb),
+    };
+  }
+
+  /** Pixel codes int32 [B, h, w, D] -> image f32 [B, 3, R, R]. Codes are checked against the codebook size. */
+  async decode(pixelCodes: Int32Array, batch: number): Promise<DecodeResult> {
+    const q = this.config.quantPix;
+    const [h, w, D] = q.codeShape;
+    const expected = batch * h * w * D;
+    if (pixelCodes.length !== expected) throw new Error(`decode: code_pix has ${pixelCodes.length} values, [${batch},${h},${w},${D}] needs ${expected}`);
+    for (let i = 0; i < pixelCodes.length; i++) {
+      const code = pixelCodes[i];
+      if (!(code >= 0 && code < q.nEmbed)) {
+        const at = [Math.floor(i / (h * w * D)), Math.floor(i / (w * D)) % h, Math.floor(i / D) % w, i % D];
+        throw new Error(`decode: code_pix[${at}] = ${code} is out of range for the ${q.nEmbed}-entry codebook`);
+      }
+    }
+    const c = this.decoderFor(batch);
+    this.write(c.input, pixelCodes);
+    const [recon] = await c.prog.run(c.outputs);
+    const R = this.config.decoder.resolution;
+    return { batch, recon: new Float32Array(recon), shape: [batch, 3, R, R] };
+  }
+
+  /** The recorded programs (for taps, profiling and dispatch counts). */
+  encoderProgram(batch: number): Program {
+    return this.encoderFor(batch).prog;
+  }
+
+  decoderProgram(batch: number): Program {
+    return this.decoderFor(batch).prog;
+  }
+
+  private encoderFor(batch: number): Compiled {
+    let c = this.encoders.get(batch);
+    if (!c) {
+      const v = this.config.vision;
+      const prog = new Program(this.kernels, `encode B=${batch}`, this.keepTaps);
+      const input = this.persistent([batch, v.numChannels, v.imageSize, v.imageSize], 'f32', 'pixel_values');
+      const out = encodeImage(prog, this.weights, this.config, input);
+      const outputs = [out.codePix, out.codeSem, out.zqSem, out.poolerOutput];
+      for (const t of outputs) t.pinned = true;
+      c = { prog, input, outputs };
+      this.encoders.set(batch, c);
+    }
+    return c;
+  }
+
+  private decoderFor(batch: number): Compiled {
+    let c = this.decoders.get(batch);
+    if (!c) {
+      const q = this.config.quantPix;
+      const G = gridSize(this.config.vision);
+      const prog = new Program(this.kernels, `decode B=${batch}`, this.keepTaps);
+      const input = this.persistent([batch, G, G, q.depth], 'i32', 'code_pix');
+      const zq = embedCodes(prog, this.weights, this.config, input); // [B, L, E]
+      const feats = postquantPix(prog, this.weights, this.config, zq); // [B, L, C]
+      prog.release(zq);
+      const recon = decodeFromFeatures(prog, this.weights, this.config, feats); // [B, 3, R, R]
+      recon.pinned = true;
+      c = { prog, input, outputs: [recon] };
+      this.decoders.set(batch, c);
+    }
+    return c;
+  }
+
+  private persistent(shape: number[], dtype: 'f32' | 'i32', label: string): Tensor {
+    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
+    const buffer = this.gpu.device.createBuffer({ label, size: Math.ceil(bytes / 16) * 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+    const t = new Tensor(buffer, shape, dtype, 0, label);
+    t.pinned = true;
+    return t;
+  }
+
+  private write(t: Tensor, data: Float32Array | Int32Array): void {
+    this.gpu.device.queue.writeBuffer(t.buffer, t.offset, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  dispose(): void {
+    for (const c of [...this.encoders.values(), ...this.decoders.values()]) {
+      c.prog.destroy();
+      c.input.buffer.destroy(); // the outputs are the program's own buffers
+    }
+    this.encoders.clear();
+    this.decoders.clear();
+    this.weights.destroy();
+  }
+}

@@ -1,0 +1,97 @@
+// Loading a model from disk: a folder (config.json, optional siglip_config.json, and
+// model.safetensors, a sharded model.safetensors.index.json set, or a PyTorch .pt checkpoint),
+// or a weights file with config.json beside it.
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseConfig, type DualTokenConfig } from '../core/config.js';
+import type { Gpu } from '../core/gpu.js';
+import { openPyTorchCheckpoint } from '../core/pytorch.js';
+import { MergedSource } from '../core/sharded.js';
+import type { TensorSource } from '../core/tensor-source.js';
+import { DualToken, type DualTokenOptions } from '../model/dualtoken.js';
+import { FileReader } from './file.js';
+import { openSafetensorsFile } from './files.js';
+import { createNodeGpu } from './gpu.js';
+import { loadShaders } from './shaders.js';
+
+export interface ModelFiles {
+  config: DualTokenConfig;
+  source: TensorSource;
+  /** What was opened, for messages. */
+  weightsPath: string;
+}
+
+function readJson(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+export async function openWeightsFile(path: string): Promise<TensorSource> {
+  if (path.endsWith('.index.json')) {
+    const index = readJson(path) as { weight_map?: Record<string, string> };
+    if (!index.weight_map || typeof index.weight_map !== 'object') throw new Error(`${path}: no 'weight_map' object`);
+    const shards = [...new Set(Object.values(index.weight_map))];
+    const parts: TensorSource[] = [];
+    for (const shard of shards) parts.push(await openSafetensorsFile(join(dirname(path), shard)));
+    return new MergedSource(path, parts);
+  }
+  if (path.endsWith('.safetensors')) return openSafetensorsFile(path);
+  const reader = await FileReader.open(path);
+  try {
+    return await openPyTorchCheckpoint(reader);
+  } catch (e) {
+    await reader.close();
+    throw e;
+  }
+}
+
+function findWeights(dir: string): string {
+  for (const name of ['model.safetensors', 'model.safetensors.index.json']) {
+    if (existsSync(join(dir, name))) return join(dir, name);
+  }
+  const pt = readdirSync(dir).filter((f) => /\.(pt|pth|ckpt)$/.test(f));
+  if (pt.length === 1) return join(dir, pt[0]);
+  if (pt.length > 1) throw new Error(`${dir}: several checkpoints (${pt.join(', ')}); name one with --model`);
+  throw new Error(`${dir}: no weights found (model.safetensors, model.safetensors.index.json or a .pt checkpoint)`);
+}
+
+/** Opens config + weights from a model folder or a weights file (config.json beside it). */
+export async function openModelFiles(path: string): Promise<ModelFiles> {
+  if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
+  const isDir = statSync(path).isDirectory();
+  const dir = isDir ? path : dirname(path);
+  const configPath = join(dir, 'config.json');
+  if (!existsSync(configPath)) throw new Error(`${dir}: no config.json (the official DualToken config) beside the weights`);
+  const raw = readJson(configPath);
+  const siglipPath = join(dir, 'siglip_config.json');
+  const config = parseConfig(raw, existsSync(siglipPath) ? readJson(siglipPath) : undefined, configPath);
+  const weightsPath = isDir ? findWeights(dir) : path;
+  return { config, source: await openWeightsFile(weightsPath), weightsPath };
+}
+
+export interface LoadOptions extends DualTokenOptions {
+  gpu?: Gpu;
+  /** See createNodeGpu: 'auto', 'cpu' or a Vulkan ICD path. */
+  adapter?: string;
+}
+
+/** DualToken.load for Node: a model folder or weights file -> a ready model on a Dawn device. */
+export async function loadDualToken(path: string, opts: LoadOptions = {}): Promise<DualToken> {
+  const files = await openModelFiles(path);
+  const gpu = opts.gpu ?? (await createNodeGpu({ adapter: opts.adapter }));
+  try {
+    return await DualToken.create(gpu, loadShaders(), files.config, files.source, opts);
+  } finally {
+    await files.source.close?.();
+  }
+}
+

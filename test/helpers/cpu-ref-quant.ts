@@ -1,0 +1,100 @@
+// CPU references (float64) for the quantizer kernels and the small ops of AttnProjection.
+
+/** Seeded normal samples (Box-Muller over a 32-bit LCG), as float32. */
+export function randn(n: number, seed: number, scale = 1): Float32Array {
+  let s = seed >>> 0;
+  const uniform = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s + 1) / 4294967297;
+  };
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = scale * Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  return out;
+}
+
+export interface RqReference {
+  codes: Int32Array; // [T, D]
+  zq: Float64Array; // [T, E]
+  margin: Float64Array; // [T, D]
+  /** [T, D] |r|^2 + |w_best|^2: the size of the terms of the official distance form. */
+  scale: Float64Array;
+  residual: Float64Array; // [T, D, E]
+  /** Selections where the followed code was not the float64 argmin (only with `follow`). */
+  nearTies: { t: number; d: number; chosen: number; best: number; excess: number; tolerance: number }[];
+}
+
+/**
+ * Residual quantization in float64 with exact squared distances: w [K+1, E] (row K = padding,
+ * never a candidate), lowest index on ties. With `follow` (codes of the engine), a selection
+ * that differs from the float64 argmin is accepted, recorded in nearTies and followed, when its
+ * distance exceeds the best by at most `relTol * (|r|^2 + |w_best|^2)` (float32 rounding of the
+ * official distance form); a larger difference is recorded with excess > tolerance.
+ */
+export function rqReference(x: Float32Array, T: number, E: number, w: Float32Array, K: number, D: number, follow?: Int32Array, relTol = 1e-5): RqReference {
+  const codes = new Int32Array(T * D);
+  const zq = new Float64Array(T * E);
+  const margin = new Float64Array(T * D);
+  const scale = new Float64Array(T * D);
+  const residual = new Float64Array(T * D * E);
+  const nearTies: RqReference['nearTies'] = [];
+  const dist = new Float64Array(K);
+  const r = new Float64Array(E);
+  for (let t = 0; t < T; t++) {
+    for (let e = 0; e < E; e++) r[e] = x[t * E + e];
+    for (let d = 0; d < D; d++) {
+      residual.set(r, (t * D + d) * E);
+      let best = 0;
+      for (let k = 0; k < K; k++) {
+        let s = 0;
+        for (let e = 0; e < E; e++) {
+          const diff = r[e] - w[k * E + e];
+          s += diff * diff;
+        }
+        dist[k] = s;
+        if (s < dist[best]) best = k;
+      }
+      let second = Infinity;
+      for (let k = 0; k < K; k++) if (k !== best && dist[k] < second) second = dist[k];
+      margin[t * D + d] = second - dist[best];
+      for (let e = 0; e < E; e++) scale[t * D + d] += r[e] * r[e] + w[best * E + e] ** 2;
+      let chosen = best;
+      if (follow && follow[t * D + d] !== best) {
+        chosen = follow[t * D + d];
+        const excess = chosen >= 0 && chosen < K ? dist[chosen] - dist[best] : Infinity;
+        const tolerance = relTol * scale[t * D + d];
+        nearTies.push({ t, d, chosen, best, excess, tolerance });
+        if (!(excess <= tolerance)) chosen = best;
+      }
+      codes[t * D + d] = chosen;
+      for (let e = 0; e < E; e++) {
+        r[e] -= w[chosen * E + e];
+        zq[t * E + e] += w[chosen * E + e];
+      }
+    }
+  }
+  return { codes, zq, margin, scale, residual, nearTies };
+}
+
+/** sum_d w[clamp(c[d], 0, rows-1)] in float64.  codes [T, D], w [rows, E] -> [T, E] */
+export function rqEmbedReference(codes: Int32Array, T: number, D: number, w: Float32Array, rows: number, E: number): Float64Array {
+  const out = new Float64Array(T * E);
+  for (let t = 0; t < T; t++) {
+    for (let d = 0; d < D; d++) {
+      const c = Math.min(Math.max(codes[t * D + d], 0), rows - 1);
+      for (let e = 0; e < E; e++) out[t * E + e] += w[c * E + e];
+    }
+  }
+  return out;
+}
+
+/** Worst |got - ref| / max|ref|. */
+export function relToMax(got: ArrayLike<number>, ref: ArrayLike<number>): number {
+  let maxRef = 0;
+  let maxErr = 0;
+  for (let i = 0; i < ref.length; i++) {
+    maxRef = Math.max(maxRef, Math.abs(ref[i]));
+    const d = Math.abs(got[i] - ref[i]);
+    maxErr = Number.isNaN(d) ? Infinity : Math.max(maxErr, d);
+  }
+  return maxErr / (maxRef || 1);
+}
