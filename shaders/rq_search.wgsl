@@ -1,23 +1,27 @@
-// rq_search: residual quantization, the nearest-codeword search of every depth
-//                         (official RQBottleneck.quantize with a shared codebook, VQEmbedding.compute_distances)
-//   x        [T, E]    tokens to quantize (T = B*h*w in raster order)
-//   w        [K+1, E]  codebook weight; row K is the padding row and is never a candidate
-//   w_norm   [K]       |w_k|^2 of the candidate rows (computed once at load)
-//   codes    [T, D]    i32: c[d] = argmin_{k<K} (|r|^2 + |w_k|^2) - 2 r.w_k, lowest k on ties
-//   z_q      [T, E]    sum_d w[c[d]]
-//   margin   [T, D]    second-smallest minus smallest distance of each selection (0 on a tie)
-//   residual [T, D, E] the residual r fed to depth d (r_0 = x, r_{d+1} = r_d - w[c[d]])
-// E ({{EMBED_DIM}}) is a placeholder: the residual is a private array. The distance has the
-// official form (norms added first, then -2 r.w), in f32.
-// One invocation per token scans the whole codebook at each depth with its residual in
-// registers: no [T, K] distance matrix, no shared memory, and the codebook reads are the same
-// address across invocations (uniform loads). Invocations past T redo the last token and store
-// nothing, so that control flow stays uniform.
+// rq_search: residual quantization, the nearest-codeword search at every depth
+//            (official RQBottleneck.quantize, shared codebook: VQEmbedding.compute_distances + argmin)
+//   x        [T, E]       tokens (T = B*h*w, raster order)
+//   w        [K, E4] vec4 the K candidate codewords (the codebook weight without its padding row),
+//                         each zero-padded to E4 = ceil(E/4) vec4s; built once at load
+//   w_norm   [K]          |w_k|^2, built once at load
+//   codes    [T, D] i32   c[d] = argmin_k (|r|^2 + |w_k|^2) - 2 r.w_k, the lowest k on ties
+//   z_q      [T, E]       sum_d w[c[d]]
+//   margin   [T, D]       second-smallest minus smallest distance of each selection (0 on a tie)
+//   residual [T, D, E]    the residual fed to depth d: r_0 = x, r_{d+1} = r_d - w[c[d]]
+// E ({{EMBED_DIM}}) is a placeholder: the residuals are private arrays. Distances in f32, in the
+// official form (norms first, then -2 r.w).
+// Each invocation quantizes TB tokens and scans the whole codebook at every depth with their
+// residuals in registers: no [T, K] distance matrix, no shared memory, and every codebook vec4
+// (the same address in all invocations) feeds TB tokens. On lavapipe at the released size this
+// is ~12x faster than one token per invocation and ~30x faster than invocations that split the
+// codebook. Invocations past T redo the last token and store nothing.
+// Variables declared inside loops are initialised explicitly: Dawn + lavapipe were seen not to
+// re-zero `var a: T;` on each iteration.
 struct Params { T: u32, K: u32, D: u32, }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<vec4f>;
 @group(0) @binding(3) var<storage, read> w_norm: array<f32>;
 @group(0) @binding(4) var<storage, read_write> codes: array<i32>;
 @group(0) @binding(5) var<storage, read_write> z_q: array<f32>;
@@ -25,45 +29,75 @@ struct Params { T: u32, K: u32, D: u32, }
 @group(0) @binding(7) var<storage, read_write> residual: array<f32>;
 
 const E: u32 = {{EMBED_DIM}}u;
+const E4: u32 = (E + 3u) / 4u;
+const TB: u32 = 8u;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let tok = (wid.x + wid.y * nwg.x) * 64u + lid;
-  let store = tok < p.T;
-  let t = min(tok, p.T - 1u);
-  var r: array<f32, E>;
-  var sum: array<f32, E>;
-  for (var e = 0u; e < E; e++) { r[e] = x[t * E + e]; }
-  for (var d = 0u; d < p.D; d++) {
-    var rn = 0.0;
-    for (var e = 0u; e < E; e++) { rn += r[e] * r[e]; }
-    var best = 3.4e38;
-    var second = 3.4e38;
-    var arg = 0u;
-    for (var k = 0u; k < p.K; k++) {
-      var dot = 0.0;
-      for (var e = 0u; e < E; e++) { dot += r[e] * w[k * E + e]; }
-      let dist = (rn + w_norm[k]) - 2.0 * dot;
-      if (dist < best) {
-        second = best;
-        best = dist;
-        arg = k;
-      } else if (dist < second) {
-        second = dist;
+  let t0 = ((wid.x + wid.y * nwg.x) * 8u + lid) * TB;
+  var tok: array<u32, TB>;
+  var r: array<vec4f, TB * E4>; // r[i * E4 + j] = components 4j..4j+3 of token i's residual
+  var sum: array<vec4f, TB * E4>;
+  for (var i = 0u; i < TB; i++) {
+    tok[i] = min(t0 + i, p.T - 1u);
+    for (var j = 0u; j < E4; j++) {
+      var v = vec4f(0.0);
+      for (var c = 0u; c < 4u; c++) {
+        if (4u * j + c < E) { v[c] = x[tok[i] * E + 4u * j + c]; }
       }
-    }
-    if (store) {
-      codes[t * p.D + d] = i32(arg);
-      margin[t * p.D + d] = second - best;
-      for (var e = 0u; e < E; e++) { residual[(t * p.D + d) * E + e] = r[e]; }
-    }
-    for (var e = 0u; e < E; e++) {
-      let c = w[arg * E + e];
-      r[e] -= c;
-      sum[e] += c;
+      r[i * E4 + j] = v;
+      sum[i * E4 + j] = vec4f(0.0);
     }
   }
-  if (store) {
-    for (var e = 0u; e < E; e++) { z_q[t * E + e] = sum[e]; }
+  for (var d = 0u; d < p.D; d++) {
+    var rn: array<f32, TB>;
+    var best: array<f32, TB>;
+    var second: array<f32, TB>;
+    var arg: array<u32, TB>;
+    for (var i = 0u; i < TB; i++) {
+      var s = vec4f(0.0);
+      for (var j = 0u; j < E4; j++) { s += r[i * E4 + j] * r[i * E4 + j]; }
+      rn[i] = (s.x + s.y) + (s.z + s.w);
+      best[i] = 3.4e38;
+      second[i] = 3.4e38;
+      arg[i] = 0u;
+    }
+    for (var k = 0u; k < p.K; k++) {
+      var acc: array<vec4f, TB>;
+      for (var i = 0u; i < TB; i++) { acc[i] = vec4f(0.0); }
+      for (var j = 0u; j < E4; j++) {
+        let c = w[k * E4 + j];
+        for (var i = 0u; i < TB; i++) { acc[i] += r[i * E4 + j] * c; }
+      }
+      let wn = w_norm[k];
+      for (var i = 0u; i < TB; i++) {
+        let dist = (rn[i] + wn) - 2.0 * ((acc[i].x + acc[i].y) + (acc[i].z + acc[i].w));
+        if (dist < best[i]) {
+          second[i] = best[i];
+          best[i] = dist;
+          arg[i] = k;
+        } else if (dist < second[i]) {
+          second[i] = dist;
+        }
+      }
+    }
+    for (var i = 0u; i < TB; i++) {
+      let t = tok[i];
+      if (t0 + i < p.T) {
+        codes[t * p.D + d] = i32(arg[i]);
+        margin[t * p.D + d] = second[i] - best[i];
+        for (var e = 0u; e < E; e++) { residual[(t * p.D + d) * E + e] = r[i * E4 + e / 4u][e % 4u]; }
+      }
+      for (var j = 0u; j < E4; j++) {
+        let c = w[arg[i] * E4 + j];
+        r[i * E4 + j] -= c;
+        sum[i * E4 + j] += c;
+      }
+    }
+  }
+  for (var i = 0u; i < TB; i++) {
+    if (t0 + i < p.T) {
+      for (var e = 0u; e < E; e++) { z_q[tok[i] * E + e] = sum[i * E4 + e / 4u][e % 4u]; }
+    }
   }
 }

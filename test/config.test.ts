@@ -3,20 +3,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BACKBONE_PRESETS, gridSize, parseConfig } from '../src/core/config.js';
+import { SIGLIP_384_RVQ8 } from '../src/model/presets.js';
 import { caseDir } from './helpers/golden.js';
 
 const tinyConfig = () => JSON.parse(readFileSync(join(caseDir('tiny'), 'config.json'), 'utf8'));
 const tinySiglip = () => JSON.parse(readFileSync(join(caseDir('tiny'), 'siglip_config.json'), 'utf8'));
-
-/** The official 384 config's shape (model_config_siglip_384_rvq8), as MODEL.md describes it. */
-function official384(): Record<string, unknown> {
-  const c = tinyConfig();
-  const r = c.rqvaesiglip;
-  Object.assign(r, { pretrained_model: 'google/siglip2-so400m-patch14-384', layer_shortcut: 4, layer_recon: 6, layer_sem: 26, hidden_size: 1152, decoder_latent_shape: [24, 24] });
-  Object.assign(r.ddconfig, { ch: 128, ch_mult: [1, 1, 2, 2, 4], num_res_blocks: 2, attn_resolutions: [24], decoder_in_channels: 1024, resolution: 384 });
-  for (const q of [r.vq_pix, r.vq_sem]) Object.assign(q, { code_shape: [27, 27, 8], latent_shape: [27, 27, 32], embed_dim: 32, n_embed: 16384 });
-  return c;
-}
 
 describe('config', () => {
   it('reads the golden case with its siglip_config.json', () => {
@@ -28,7 +19,7 @@ describe('config', () => {
   });
 
   it('needs only the official config for a preset backbone', () => {
-    const cfg = parseConfig(official384(), undefined);
+    const cfg = parseConfig(SIGLIP_384_RVQ8, undefined);
     expect(cfg.vision).toEqual(BACKBONE_PRESETS['siglip2-so400m-patch14-384']);
     expect(gridSize(cfg.vision)).toBe(27);
     expect(cfg.quantPix.depth).toBe(8);

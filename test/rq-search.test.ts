@@ -2,19 +2,9 @@
 // trap, margins, and the released model's size (729 tokens, 16384 x 32 codebook, depth 8).
 import { describe, expect, it } from 'vitest';
 import { Program } from '../src/core/program.js';
-import { rqEmbed, rqSearch } from '../src/core/quant-ops.js';
+import { rqEmbed, rqSearch, searchCodebookData } from '../src/core/quant-ops.js';
 import { randn, relToMax, rqEmbedReference, rqReference } from './helpers/cpu-ref-quant.js';
 import { testGpu, upload } from './helpers/gpu.js';
-
-function normsOf(w: Float32Array, K: number, E: number): Float32Array {
-  const n = new Float32Array(K);
-  for (let k = 0; k < K; k++) {
-    let s = 0;
-    for (let e = 0; e < E; e++) s += w[k * E + e] ** 2;
-    n[k] = s;
-  }
-  return n;
-}
 
 interface GpuRq {
   codes: Int32Array;
@@ -30,9 +20,10 @@ async function runRq(x: Float32Array, T: number, E: number, w: Float32Array, K: 
   const { gpu, kernels } = await testGpu();
   const prog = new Program(kernels, `rq T=${T} E=${E} K=${K} D=${D}`);
   const xt = upload(gpu, [T, E], x, 'x');
-  const wt = upload(gpu, [K + 1, E], w, 'codebook');
-  const nt = upload(gpu, [K], normsOf(w, K, E), 'norms');
-  const r = rqSearch(prog, xt, wt, nt, D);
+  const cb = searchCodebookData(w, [K + 1, E]);
+  const rows = upload(gpu, [K, cb.width], cb.rows, 'codebook rows');
+  const normSq = upload(gpu, [K], cb.normSq, 'codebook norms');
+  const r = rqSearch(prog, xt, { rows, normSq }, D);
   let start = performance.now();
   const out = await prog.run([r.codes, r.zq, r.margin, r.residual]);
   const firstMs = performance.now() - start;
@@ -40,7 +31,7 @@ async function runRq(x: Float32Array, T: number, E: number, w: Float32Array, K: 
   await prog.run();
   const secondMs = performance.now() - start;
   prog.destroy();
-  for (const t of [xt, wt, nt]) t.buffer.destroy();
+  for (const t of [xt, rows, normSq]) t.buffer.destroy();
   return {
     codes: new Int32Array(out[0], 0, T * D),
     zq: new Float32Array(out[1], 0, T * E),

@@ -38,6 +38,7 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
     uniforms: { M, N, K, tilesN },
     bind: { x, w, bias: opts.bias ?? w, residual: opts.residual ?? w, y },
     groups: cdiv(cdiv(M, 4) * tilesN, 64),
+    cost: { flops: 2 * M * N * K, bytes: 4 * (M * K + N * K + M * N * (opts.residual ? 2 : 1)) },
   });
   return y;
 }
@@ -48,7 +49,7 @@ export function layerNorm(prog: Program, x: Tensor, gamma: Tensor, beta: Tensor,
   expect(gamma.numel === C && beta.numel === C, () => `layer_norm ${gamma.label}: weight ${shapeStr(gamma.shape)} for input ${shapeStr(x.shape)}`);
   const rows = x.numel / C;
   const y = prog.alloc(x.shape, label);
-  prog.dispatch({ kernel: 'layernorm', uniforms: { rows, C, eps }, bind: { x, gamma, beta, y }, groups: cdiv(rows, 64) });
+  prog.dispatch({ kernel: 'layernorm', uniforms: { rows, C, eps }, bind: { x, gamma, beta, y }, groups: cdiv(rows, 64), cost: { bytes: 8 * x.numel } });
   return y;
 }
 
@@ -56,7 +57,7 @@ export function layerNorm(prog: Program, x: Tensor, gamma: Tensor, beta: Tensor,
 export function addScaled(prog: Program, a: Tensor, b: Tensor, alpha = 1, label = 'add'): Tensor {
   expect(a.numel % b.numel === 0, () => `add: ${shapeStr(b.shape)} does not broadcast to ${shapeStr(a.shape)}`);
   const y = prog.alloc(a.shape, label);
-  prog.dispatch({ kernel: 'add_scaled', uniforms: { n: a.numel, nb: b.numel, alpha }, bind: { a, b, y }, groups: cdiv(a.numel, 256) });
+  prog.dispatch({ kernel: 'add_scaled', uniforms: { n: a.numel, nb: b.numel, alpha }, bind: { a, b, y }, groups: cdiv(a.numel, 256), cost: { bytes: 4 * (2 * a.numel + b.numel) } });
   return y;
 }
 
@@ -106,6 +107,8 @@ export function attention(prog: Program, a: AttentionArgs): Tensor {
     },
     bind: { q: a.q.t, k: a.k.t, v: a.v.t, o },
     groups: cdiv(a.B * a.H * a.Lq, 64),
+    // Causal attention does about half the work; counted as full (the conventional figure).
+    cost: { flops: 4 * a.B * a.H * a.Lq * a.Lk * a.D },
   });
   return o;
 }
@@ -116,6 +119,6 @@ export function patchIm2col(prog: Program, pixels: Tensor, P: number): Tensor {
   expect(pixels.shape.length === 4 && S === S2, () => `patch embedding: pixels must be [B, C, S, S], got ${shapeStr(pixels.shape)}`);
   const G = Math.floor(S / P);
   const cols = prog.alloc([B, G * G, Cin * P * P], 'patches');
-  prog.dispatch({ kernel: 'patch_im2col', uniforms: { B, Cin, S, P, G }, bind: { pixels, cols }, groups: cdiv(cols.numel, 256) });
+  prog.dispatch({ kernel: 'patch_im2col', uniforms: { B, Cin, S, P, G }, bind: { pixels, cols }, groups: cdiv(cols.numel, 256), cost: { bytes: 8 * cols.numel } });
   return cols;
 }

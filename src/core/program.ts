@@ -18,6 +18,14 @@ export interface DispatchSpec {
   bind: Record<string, Tensor>;
   /** Workgroup count: a number is folded into x,y when it exceeds the per-dimension limit. */
   groups: number | [number, number, number];
+  /** Work done, for the profiler's GFLOP/s and GB/s columns. */
+  cost?: Cost;
+}
+
+export interface Cost {
+  flops?: number;
+  /** Bytes read and written (minimum traffic). */
+  bytes?: number;
 }
 
 interface Op {
@@ -25,13 +33,24 @@ interface Op {
   bind: Record<string, Tensor>;
   uniformOffset: number;
   groups: [number, number, number];
+  cost: Cost;
 }
 
 interface Planned {
   kernel: CompiledKernel;
   bindGroup: GPUBindGroup;
   groups: [number, number, number];
+  cost: Cost;
 }
+
+/** One dispatch's measured time. */
+export interface DispatchTiming {
+  kernel: string;
+  ms: number;
+  cost: Cost;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class Program {
   private readonly ops: Op[] = [];
@@ -56,6 +75,16 @@ export class Program {
 
   get dispatchCount(): number {
     return this.ops.length;
+  }
+
+  /** GPU memory this program owns: pooled activations and its uniform block. */
+  get allocatedBytes(): number {
+    return this.owned.reduce((s, b) => s + b.size, 0) + Math.ceil(this.uniformSize / 16) * 16;
+  }
+
+  /** The recorded work of each dispatch (FLOPs, bytes). */
+  costs(): Cost[] {
+    return this.ops.map((op) => op.cost);
   }
 
   /** A pooled activation buffer; give it back with release() after its last use is recorded. */
@@ -118,7 +147,7 @@ export class Program {
     if (!info.uniform && spec.uniforms && Object.keys(spec.uniforms).length) {
       throw new Error(`kernel '${info.name}': has no uniform block but was given ${Object.keys(spec.uniforms)}`);
     }
-    this.ops.push({ info, bind: { ...spec.bind }, uniformOffset, groups: this.fold(info.name, spec.groups) });
+    this.ops.push({ info, bind: { ...spec.bind }, uniformOffset, groups: this.fold(info.name, spec.groups), cost: spec.cost ?? {} });
   }
 
   private checkBindings(info: KernelInfo, bind: Record<string, Tensor>): void {
@@ -203,7 +232,7 @@ export class Program {
           const t = op.bind[b.name];
           return { binding: b.binding, resource: { buffer: t.buffer, offset: t.offset, size: t.byteLength } };
         });
-        planned.push({ kernel, bindGroup: gpu.device.createBindGroup({ label: op.info.name, layout: kernel.layout, entries }), groups: op.groups });
+        planned.push({ kernel, bindGroup: gpu.device.createBindGroup({ label: op.info.name, layout: kernel.layout, entries }), groups: op.groups, cost: op.cost });
       });
     });
     this.planned = planned;
@@ -221,11 +250,15 @@ export class Program {
     pass.end();
   }
 
-  /** Runs the whole program once and reads back the given tensors (one sync point). */
-  async run(read: Tensor[] = []): Promise<ArrayBuffer[]> {
+  /**
+   * Runs the whole program once and reads back the given tensors (one sync point). `prelude`
+   * encodes work that must come first in the same command buffer (e.g. preprocessing that
+   * fills this program's input).
+   */
+  async run(read: Tensor[] = [], prelude?: (encoder: GPUCommandEncoder) => void): Promise<ArrayBuffer[]> {
     await this.finalize();
     try {
-      return await this.submit(read);
+      return await this.submit(read, prelude);
     } catch (e) {
       const culprit = await this.findFailingDispatch();
       if (culprit) throw new Error(`${this.label}: ${culprit}`);
@@ -251,10 +284,12 @@ export class Program {
     return undefined;
   }
 
-  private submit(read: Tensor[]): Promise<ArrayBuffer[]> {
+  private submit(read: Tensor[], prelude?: (encoder: GPUCommandEncoder) => void): Promise<ArrayBuffer[]> {
     return this.gpu.scoped(`${this.label}: run`, async () => {
       const { device } = this.gpu;
+      const start = performance.now();
       const encoder = device.createCommandEncoder({ label: this.label });
+      prelude?.(encoder);
       this.encode(encoder);
       const staging = read.map((t) => {
         const b = device.createBuffer({ label: `${this.label}/read ${t.label}`, size: Math.ceil(t.byteLength / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -262,6 +297,7 @@ export class Program {
         return b;
       });
       device.queue.submit([encoder.finish()]);
+      await this.idleUntilNearlyDone();
       const out: ArrayBuffer[] = [];
       for (const b of staging) {
         await b.mapAsync(GPUMapMode.READ);
@@ -269,8 +305,73 @@ export class Program {
         b.destroy();
       }
       if (!staging.length) await device.queue.onSubmittedWorkDone();
+      this.lastRunMs = performance.now() - start;
       return out;
     });
+  }
+
+  /** Wall time of the previous run, used to wait without polling. */
+  private lastRunMs = 0;
+
+  /**
+   * Dawn's Node binding polls the device in a busy loop while a promise of it is pending, which
+   * on a CPU adapter takes a core from the driver. Sleeping through most of the expected run time
+   * before asking for the result leaves that core to the GPU work.
+   */
+  private async idleUntilNearlyDone(): Promise<void> {
+    if (this.lastRunMs > 20) await sleep(this.lastRunMs * 0.85);
+  }
+
+  /**
+   * Runs the program once with every dispatch timed: GPU timestamps (one pass per dispatch)
+   * where the adapter has timestamp-query, else wall clock around each dispatch on its own.
+   */
+  async profile(): Promise<{ timings: DispatchTiming[]; source: 'timestamp-query' | 'wall-clock' }> {
+    await this.finalize();
+    const planned = this.planned!;
+    if (this.gpu.has('timestamp-query')) {
+      const timings = await this.gpu.scoped(`${this.label}: profile`, () => this.profileWithTimestamps(planned));
+      return { timings, source: 'timestamp-query' };
+    }
+    const timings: DispatchTiming[] = [];
+    for (const p of planned) {
+      const start = performance.now();
+      const encoder = this.gpu.device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      pass.setPipeline(p.kernel.pipeline);
+      pass.setBindGroup(0, p.bindGroup);
+      pass.dispatchWorkgroups(...p.groups);
+      pass.end();
+      this.gpu.device.queue.submit([encoder.finish()]);
+      await this.gpu.device.queue.onSubmittedWorkDone();
+      timings.push({ kernel: p.kernel.info.name, ms: performance.now() - start, cost: p.cost });
+    }
+    return { timings, source: 'wall-clock' };
+  }
+
+  private async profileWithTimestamps(planned: Planned[]): Promise<DispatchTiming[]> {
+    const { device } = this.gpu;
+    const count = planned.length * 2;
+    const querySet = device.createQuerySet({ type: 'timestamp', count });
+    const resolve = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const read = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const encoder = device.createCommandEncoder({ label: `${this.label} profile` });
+    planned.forEach((p, i) => {
+      const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+      pass.setPipeline(p.kernel.pipeline);
+      pass.setBindGroup(0, p.bindGroup);
+      pass.dispatchWorkgroups(...p.groups);
+      pass.end();
+    });
+    encoder.resolveQuerySet(querySet, 0, count, resolve, 0);
+    encoder.copyBufferToBuffer(resolve, 0, read, 0, count * 8);
+    device.queue.submit([encoder.finish()]);
+    await read.mapAsync(GPUMapMode.READ);
+    const ns = new BigUint64Array(read.getMappedRange().slice(0));
+    read.destroy();
+    resolve.destroy();
+    querySet.destroy();
+    return planned.map((p, i) => ({ kernel: p.kernel.info.name, ms: Number(ns[2 * i + 1] - ns[2 * i]) / 1e6, cost: p.cost }));
   }
 
   /** Frees every activation buffer and the uniforms (weights and inputs are not the program's). */

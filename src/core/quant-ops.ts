@@ -9,6 +9,37 @@ function expect(cond: boolean, msg: () => string): void {
   if (!cond) throw new Error(msg());
 }
 
+/** The codebook as rq_search reads it: candidates only, rows zero-padded to a multiple of 4. */
+export interface SearchCodebook {
+  /** [K, ceil(E/4)*4]: the codebook weight without its padding row. */
+  rows: Tensor;
+  /** [K] |row_k|^2 */
+  normSq: Tensor;
+}
+
+/**
+ * Builds rq_search's codebook from a VQEmbedding weight [K+1, E] (row K = padding_idx, never a
+ * candidate): rows [K, E4*4] zero-padded, and their squared norms (float64, rounded once).
+ */
+export function searchCodebookData(weight: Float32Array, shape: number[]): { rows: Float32Array; normSq: Float32Array; K: number; width: number } {
+  const [rows, E] = shape;
+  const K = rows - 1;
+  expect(shape.length === 2 && K >= 1 && weight.length === rows * E, () => `codebook weight ${shapeStr(shape)}: needs [n_embed + 1, E] with n_embed >= 1`);
+  const width = Math.ceil(E / 4) * 4;
+  const out = new Float32Array(K * width);
+  const normSq = new Float32Array(K);
+  for (let k = 0; k < K; k++) {
+    let s = 0;
+    for (let e = 0; e < E; e++) {
+      const v = weight[k * E + e];
+      out[k * width + e] = v;
+      s += v * v;
+    }
+    normSq[k] = s;
+  }
+  return { rows: out, normSq, K, width };
+}
+
 export interface RqSearchResult {
   /** [..., D] i32 codes, the token dims of x first (= [B, h, w, D] for raster tokens). */
   codes: Tensor;
@@ -20,16 +51,20 @@ export interface RqSearchResult {
   residual: Tensor;
 }
 
+/** Tokens per workgroup of rq_search: 8 invocations x 8 tokens each. */
+const RQ_TOKENS_PER_GROUP = 64;
+
 /**
  * Residual quantization with one codebook shared by all D depths (RQBottleneck.quantize).
- * x [..., E], codebook [K+1, E] (last row = padding, never chosen), normSq [K] = |codebook_k|^2.
+ * x [..., E] -> codes [..., D] i32, z_q [..., E], margin [..., D], residual [..., D, E].
  */
-export function rqSearch(prog: Program, x: Tensor, codebook: Tensor, normSq: Tensor, depth: number, label = 'rq'): RqSearchResult {
+export function rqSearch(prog: Program, x: Tensor, codebook: SearchCodebook, depth: number, label = 'rq'): RqSearchResult {
   const E = x.shape[x.shape.length - 1];
-  const K = codebook.shape[0] - 1;
-  expect(codebook.shape.length === 2 && codebook.shape[1] === E && K >= 1, () => `rq_search ${codebook.label}: codebook ${shapeStr(codebook.shape)} for tokens ${shapeStr(x.shape)}`);
-  expect(normSq.numel === K, () => `rq_search ${codebook.label}: norms ${shapeStr(normSq.shape)} for ${K} codewords`);
-  expect(Number.isInteger(depth) && depth >= 1, () => `rq_search ${codebook.label}: depth ${depth}`);
+  const [K, width] = codebook.rows.shape;
+  const what = codebook.rows.label;
+  expect(codebook.rows.shape.length === 2 && width === Math.ceil(E / 4) * 4, () => `rq_search ${what}: codebook ${shapeStr(codebook.rows.shape)} for tokens ${shapeStr(x.shape)}`);
+  expect(codebook.normSq.numel === K, () => `rq_search ${what}: norms ${shapeStr(codebook.normSq.shape)} for ${K} codewords`);
+  expect(Number.isInteger(depth) && depth >= 1, () => `rq_search ${what}: depth ${depth}`);
   const lead = x.shape.slice(0, -1);
   const T = x.numel / E;
   const codes = prog.alloc([...lead, depth], `${label}.codes`, 'i32');
@@ -40,8 +75,9 @@ export function rqSearch(prog: Program, x: Tensor, codebook: Tensor, normSq: Ten
     kernel: 'rq_search',
     defines: { EMBED_DIM: E },
     uniforms: { T, K, D: depth },
-    bind: { x, w: codebook, w_norm: normSq, codes, z_q: zq, margin, residual },
-    groups: cdiv(T, 64),
+    bind: { x, w: codebook.rows, w_norm: codebook.normSq, codes, z_q: zq, margin, residual },
+    groups: cdiv(T, RQ_TOKENS_PER_GROUP),
+    cost: { flops: 2 * T * depth * K * width },
   });
   return { codes, zq, margin, residual };
 }
@@ -59,7 +95,7 @@ export function rqEmbed(prog: Program, codes: Tensor, codebook: Tensor, label = 
   const [rows, E] = codebook.shape;
   const T = codes.numel / D;
   const zq = prog.alloc([...codes.shape.slice(0, -1), E], label);
-  prog.dispatch({ kernel: 'rq_embed', uniforms: { T, D, E, rows }, bind: { codes, w: codebook, z_q: zq }, groups: cdiv(T * E, 256) });
+  prog.dispatch({ kernel: 'rq_embed', uniforms: { T, D, E, rows }, bind: { codes, w: codebook, z_q: zq }, groups: cdiv(T * E, 256), cost: { bytes: 4 * (T * D + T * D * E + T * E) } });
   return zq;
 }
 
@@ -70,7 +106,7 @@ export function meanHeads(prog: Program, x: Tensor, H: number, label = 'mean_hea
   const D = W / H;
   const rows = x.numel / W;
   const y = prog.alloc([...x.shape.slice(0, -1), D], label);
-  prog.dispatch({ kernel: 'mean_heads', uniforms: { rows, H, D }, bind: { x, y }, groups: cdiv(rows * D, 256) });
+  prog.dispatch({ kernel: 'mean_heads', uniforms: { rows, H, D }, bind: { x, y }, groups: cdiv(rows * D, 256), cost: { bytes: 4 * (x.numel + y.numel) } });
   return y;
 }
 
@@ -78,6 +114,6 @@ export function meanHeads(prog: Program, x: Tensor, H: number, label = 'mean_hea
 export function mul(prog: Program, a: Tensor, b: Tensor, label = 'mul'): Tensor {
   expect(a.numel === b.numel, () => `mul: ${shapeStr(a.shape)} * ${shapeStr(b.shape)}`);
   const y = prog.alloc(a.shape, label);
-  prog.dispatch({ kernel: 'mul', uniforms: { n: a.numel }, bind: { a, b, y }, groups: cdiv(a.numel, 256) });
+  prog.dispatch({ kernel: 'mul', uniforms: { n: a.numel }, bind: { a, b, y }, groups: cdiv(a.numel, 256), cost: { bytes: 12 * a.numel } });
   return y;
 }

@@ -5,6 +5,8 @@ import type { DualTokenConfig } from '../core/config.js';
 import { gridSize } from '../core/config.js';
 import type { Gpu } from '../core/gpu.js';
 import { KernelLibrary, type ShaderSources } from '../core/kernels.js';
+import type { RgbImage } from '../core/image.js';
+import { ImageBatch, preprocess, toRgb8, unpackRgb8 } from '../core/preprocess.js';
 import { Program } from '../core/program.js';
 import { Tensor } from '../core/tensor.js';
 import type { TensorSource } from '../core/tensor-source.js';
@@ -29,6 +31,8 @@ export interface DecodeResult {
   /** f32 [B, 3, R, R], about [-1, 1] (not clamped) */
   recon: Float32Array;
   shape: [number, number, number, number];
+  /** 8-bit RGB: clamp((y + 1) * 127.5, 0, 255) truncated, as the official saver does. */
+  images: RgbImage[];
 }
 
 export interface DualTokenOptions {
@@ -90,7 +94,35 @@ export class DualToken {
     };
   }
 
-  /** Pixel codes int32 [B, h, w, D] -> image f32 [B, 3, R, R]. Codes are checked against the codebook size. */
+  /**
+   * Images of any size -> the same as encode(), with the official preprocessing (shortest-edge
+   * antialiased bicubic resize, center crop, normalise) run on the GPU in the same submission.
+   */
+  async encodeImages(images: RgbImage[]): Promise<EncodeResult> {
+    const batch = ImageBatch.upload(this.gpu, images, this.imageSize);
+    const pre = new Program(this.kernels, `preprocess B=${images.length}`);
+    try {
+      const pixels = preprocess(pre, batch); // [B, 3, S, S]
+      await pre.finalize();
+      const c = this.encoderFor(images.length);
+      const [pix, sem, feats, emb] = await c.prog.run(c.outputs, (encoder) => {
+        pre.encode(encoder);
+        encoder.copyBufferToBuffer(pixels.buffer, pixels.offset, c.input.buffer, c.input.offset, pixels.byteLength);
+      });
+      return {
+        batch: images.length,
+        pixelCodes: new Int32Array(pix),
+        semanticCodes: new Int32Array(sem),
+        semanticFeatures: new Float32Array(feats),
+        embedding: new Float32Array(emb),
+      };
+    } finally {
+      pre.destroy();
+      batch.destroy();
+    }
+  }
+
+  /** Pixel codes int32 [B, h, w, D] -> image f32 [B, 3, R, R] and 8-bit RGB. Codes are checked against the codebook size. */
   async decode(pixelCodes: Int32Array, batch: number): Promise<DecodeResult> {
     const q = this.config.quantPix;
     const [h, w, D] = q.codeShape;
@@ -105,9 +137,9 @@ export class DualToken {
     }
     const c = this.decoderFor(batch);
     this.write(c.input, pixelCodes);
-    const [recon] = await c.prog.run(c.outputs);
+    const [recon, rgb8] = await c.prog.run(c.outputs);
     const R = this.config.decoder.resolution;
-    return { batch, recon: new Float32Array(recon), shape: [batch, 3, R, R] };
+    return { batch, recon: new Float32Array(recon), shape: [batch, 3, R, R], images: unpackRgb8(rgb8, [batch, R, R]) };
   }
 
   /** The recorded programs (for taps, profiling and dispatch counts). */
@@ -146,7 +178,9 @@ export class DualToken {
       prog.release(zq);
       const recon = decodeFromFeatures(prog, this.weights, this.config, feats); // [B, 3, R, R]
       recon.pinned = true;
-      c = { prog, input, outputs: [recon] };
+      const rgb8 = toRgb8(prog, recon); // [B, R, R] packed RGB8
+      rgb8.pinned = true;
+      c = { prog, input, outputs: [recon, rgb8] };
       this.decoders.set(batch, c);
     }
     return c;

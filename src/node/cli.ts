@@ -1,24 +1,39 @@
 #!/usr/bin/env node
-// dualtoken: the command line. Each command prints a one-line error and exits non-zero on failure.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+// dualtoken: the command line. On any error: a one-line message on stderr and a non-zero status;
+// in a batch, the files that could be read are still processed and written.
+import { readFileSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
 import { MemoryReader } from '../core/bytes.js';
 import { toFloat32, toInt32 } from '../core/dtype.js';
 import { encodeSafetensors, openSafetensors } from '../core/safetensors.js';
-import type { DualToken } from '../model/dualtoken.js';
+import type { DualToken, EncodeResult } from '../model/dualtoken.js';
+import { formatTable, summarize } from '../core/profile.js';
+import type { Program } from '../core/program.js';
 import { parseArgs, type ParsedArgs } from './args.js';
+import { benchCommand } from './bench.js';
+import { convertCommand } from './convert.js';
+import { encodePng } from './decode.js';
+import { demoCommand } from './demo.js';
+import { infoCommand } from './info.js';
+import { readImages, writeFile } from './io.js';
 import { loadDualToken } from './load.js';
 
 const USAGE = `usage:
-  dualtoken encode --model DIR [--pixel-values FILE.safetensors] [IMAGE ...] --out OUT.safetensors|OUT.json
+  dualtoken encode --model DIR [--pixel-values FILE.safetensors] [IMAGE ...] --out OUT.safetensors [--format json]
   dualtoken decode --model DIR CODES.safetensors|CODES.json --out OUT.safetensors|OUT.png
-  dualtoken reconstruct --model DIR IMAGE --out OUT.png
+  dualtoken reconstruct --model DIR IMAGE [IMAGE ...] --out OUT.png|DIR
   dualtoken info --model DIR
+  dualtoken convert IN.pt|IN.safetensors|IN.index.json --out OUT.safetensors [--dtype f32|f16|bf16] [--drop-text-tower] [--drop-ema]
   dualtoken demo [--out DIR]
-common options: --adapter auto|cpu|ICD.json, --quiet`;
+  dualtoken bench [--preset siglip_384_rvq8 | --model DIR] [--batch 1,2] [--reps 2] [--json FILE] [--profile]
+options: --adapter auto|cpu|ICD.json (WebGPU adapter), --quiet (no progress),
+  --profile (encode/decode/reconstruct/bench: a per-kernel GPU time table on stderr)`;
 
-const VALUE_FLAGS = ['model', 'pixel-values', 'out', 'adapter', 'format'];
-const SWITCHES = ['quiet', 'help'];
+const VALUE_FLAGS = ['model', 'pixel-values', 'out', 'adapter', 'format', 'dtype', 'preset', 'batch', 'reps', 'json'];
+const SWITCHES = ['quiet', 'help', 'drop-text-tower', 'drop-ema', 'profile'];
+
+/** A batch where some inputs failed: the others were written; the exit status is still non-zero. */
+class PartialFailure extends Error {}
 
 function need(args: ParsedArgs, flag: string): string {
   const v = args.flags.get(flag);
@@ -26,23 +41,46 @@ function need(args: ParsedArgs, flag: string): string {
   return v;
 }
 
-function writeFile(path: string, data: Uint8Array | string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, data);
+/** With --profile: runs the program once more with every dispatch timed and prints the table. */
+async function maybeProfile(args: ParsedArgs, programs: Program[]): Promise<void> {
+  if (!args.switches.has('profile')) return;
+  for (const prog of programs) {
+    const p = await prog.profile();
+    console.error(`${prog.label}, ${p.source}:\n${formatTable(summarize(p.timings))}`);
+  }
 }
 
-async function readPixelValues(path: string): Promise<{ data: Float32Array; batch: number; shape: number[] }> {
+function openModel(args: ParsedArgs): Promise<DualToken> {
+  return loadDualToken(need(args, 'model'), { adapter: args.flags.get('adapter') });
+}
+
+async function readPixelValues(path: string, model: DualToken): Promise<{ data: Float32Array; batch: number }> {
   const st = await openSafetensors(new MemoryReader(readFileSync(path), path));
   const info = st.info('pixel_values');
   if (!info) throw new Error(`${path}: no tensor 'pixel_values'`);
-  if (info.shape.length !== 4) throw new Error(`${path}: pixel_values must be [B,3,S,S], got [${info.shape}]`);
-  return { data: toFloat32(await st.read('pixel_values'), info.dtype, `${path}: pixel_values`), batch: info.shape[0], shape: info.shape };
+  const v = model.config.vision;
+  const want = [info.shape[0], v.numChannels, v.imageSize, v.imageSize];
+  if (info.shape.length !== 4 || info.shape.some((d, i) => d !== want[i])) throw new Error(`${path}: pixel_values is [${info.shape}], the model takes [B,${want.slice(1)}]`);
+  return { data: toFloat32(await st.read('pixel_values'), info.dtype, `${path}: pixel_values`), batch: info.shape[0] };
 }
 
-function checkPixelShape(model: DualToken, shape: number[], path: string): void {
-  const v = model.config.vision;
-  const want = [shape[0], v.numChannels, v.imageSize, v.imageSize];
-  if (shape.some((d, i) => d !== want[i])) throw new Error(`${path}: pixel_values is [${shape}], the model takes [${want}]`);
+function codesFile(model: DualToken, r: EncodeResult, files: string[] | undefined, json: boolean): Uint8Array | string {
+  const [h, w, D] = model.config.quantPix.codeShape;
+  const [hs, ws, Ds] = model.config.quantSem.codeShape;
+  const C = model.config.vision.hiddenSize;
+  const B = r.batch;
+  if (json) {
+    return JSON.stringify({ shape: [B, h, w, D], pixel: Array.from(r.pixelCodes), semantic_shape: [B, hs, ws, Ds], semantic: Array.from(r.semanticCodes), ...(files && { files }) });
+  }
+  return encodeSafetensors(
+    {
+      code_pix: { dtype: 'I32', shape: [B, h, w, D], data: r.pixelCodes },
+      code_sem: { dtype: 'I32', shape: [B, hs, ws, Ds], data: r.semanticCodes },
+      z_q_sem: { dtype: 'F32', shape: [B, hs * ws, C], data: r.semanticFeatures },
+      pooler_output: { dtype: 'F32', shape: [B, C], data: r.embedding },
+    },
+    files && { files: JSON.stringify(files) },
+  );
 }
 
 async function encodeCommand(args: ParsedArgs): Promise<void> {
@@ -50,53 +88,45 @@ async function encodeCommand(args: ParsedArgs): Promise<void> {
   const pvPath = args.flags.get('pixel-values');
   if (!pvPath && args.positionals.length === 0) throw new Error(`'encode' needs --pixel-values FILE or image files`);
   if (pvPath && args.positionals.length) throw new Error(`'encode' takes --pixel-values or image files, not both`);
-  const model = await loadDualToken(need(args, 'model'), { adapter: args.flags.get('adapter') });
+  const format = args.flags.get('format') ?? (out.endsWith('.json') ? 'json' : 'safetensors');
+  if (format !== 'json' && format !== 'safetensors') throw new Error(`--format ${format}: use json or safetensors`);
+  const read = pvPath ? undefined : readImages(args.positionals);
+  if (read && !read.images.length) throw new Error(`no image could be read (${read.failures.length} failed)`);
+  const model = await openModel(args);
   try {
-    let pixels: Float32Array;
-    let batch: number;
+    let r: EncodeResult;
     if (pvPath) {
-      const pv = await readPixelValues(pvPath);
-      checkPixelShape(model, pv.shape, pvPath);
-      pixels = pv.data;
-      batch = pv.batch;
+      const pv = await readPixelValues(pvPath, model);
+      r = await model.encode(pv.data, pv.batch);
     } else {
-      throw new Error(`image files are not supported yet; pass --pixel-values`);
+      r = await model.encodeImages(read!.images);
     }
-    const r = await model.encode(pixels, batch);
-    const [h, w, D] = model.config.quantPix.codeShape;
-    const [hs, ws, Ds] = model.config.quantSem.codeShape;
-    const C = model.config.vision.hiddenSize;
-    if (out.endsWith('.json') || args.flags.get('format') === 'json') {
-      writeFile(out, JSON.stringify({ shape: [batch, h, w, D], pixel: Array.from(r.pixelCodes), semantic_shape: [batch, hs, ws, Ds], semantic: Array.from(r.semanticCodes) }));
-    } else {
-      writeFile(
-        out,
-        encodeSafetensors({
-          code_pix: { dtype: 'I32', shape: [batch, h, w, D], data: r.pixelCodes },
-          code_sem: { dtype: 'I32', shape: [batch, hs, ws, Ds], data: r.semanticCodes },
-          z_q_sem: { dtype: 'F32', shape: [batch, hs * ws, C], data: r.semanticFeatures },
-          pooler_output: { dtype: 'F32', shape: [batch, C], data: r.embedding },
-        }),
-      );
-    }
-    if (!args.switches.has('quiet')) console.error(`encoded ${batch} image(s) -> ${out}`);
+    writeFile(out, codesFile(model, r, read?.names, format === 'json'));
+    if (!args.switches.has('quiet')) console.error(`encoded ${r.batch} image(s) -> ${out}`);
+    await maybeProfile(args, [model.encoderProgram(r.batch)]);
   } finally {
     model.dispose();
   }
+  if (read?.failures.length) throw new PartialFailure(`${read.failures.length} of ${args.positionals.length} images failed; ${out} holds the other ${read.images.length}`);
 }
 
 async function readCodes(path: string): Promise<{ codes: Int32Array; shape: number[] }> {
-  const bytes = readFileSync(path);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new Error(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
   if (path.endsWith('.json')) {
-    let j: { shape?: number[]; pixel?: number[] };
+    let j: { shape?: unknown; pixel?: unknown };
     try {
       j = JSON.parse(bytes.toString('utf8'));
     } catch (e) {
       throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
     }
-    if (!Array.isArray(j.shape) || !Array.isArray(j.pixel)) throw new Error(`${path}: expected {shape, pixel: [...]} token JSON`);
+    if (!Array.isArray(j.shape) || !Array.isArray(j.pixel)) throw new Error(`${path}: expected token JSON {shape, pixel: [...]}`);
     if (!j.pixel.every((v) => Number.isInteger(v))) throw new Error(`${path}: 'pixel' must hold integers`);
-    return { codes: Int32Array.from(j.pixel), shape: j.shape };
+    return { codes: Int32Array.from(j.pixel as number[]), shape: j.shape as number[] };
   }
   const st = await openSafetensors(new MemoryReader(bytes, path));
   const info = st.info('code_pix');
@@ -104,49 +134,99 @@ async function readCodes(path: string): Promise<{ codes: Int32Array; shape: numb
   return { codes: toInt32(await st.read('code_pix'), info.dtype, `${path}: code_pix`), shape: info.shape };
 }
 
+/** OUT.png for one image; name_0.png, name_1.png ... for a batch. */
+function pngPaths(out: string, count: number): string[] {
+  if (count === 1) return [out];
+  const ext = extname(out);
+  const stem = out.slice(0, out.length - ext.length);
+  return Array.from({ length: count }, (_, i) => `${stem}_${i}${ext}`);
+}
+
 async function decodeCommand(args: ParsedArgs): Promise<void> {
   const out = need(args, 'out');
+  if (!out.endsWith('.safetensors') && !out.endsWith('.png')) throw new Error(`${out}: the output must end in .safetensors or .png`);
   if (args.positionals.length !== 1) throw new Error(`'decode' takes one codes file`);
   const codesPath = args.positionals[0];
   const { codes, shape } = await readCodes(codesPath);
-  const model = await loadDualToken(need(args, 'model'), { adapter: args.flags.get('adapter') });
+  const model = await openModel(args);
   try {
     const want = model.config.quantPix.codeShape;
-    if (shape.length !== 4 || shape.slice(1).some((d, i) => d !== want[i])) throw new Error(`${codesPath}: code_pix is [${shape}], the model takes [B,${want}]`);
-    const r = await model.decode(codes, shape[0]);
-    if (out.endsWith('.safetensors')) {
-      writeFile(out, encodeSafetensors({ recon: { dtype: 'F32', shape: r.shape, data: r.recon } }));
-    } else {
-      throw new Error(`${out}: only .safetensors output is supported yet`);
+    if (shape.length !== 4 || shape.slice(1).some((d, i) => d !== want[i]) || codes.length !== shape.reduce((a, b) => a * b, 1)) {
+      throw new Error(`${codesPath}: code_pix is [${shape}] with ${codes.length} values, the model takes [B,${want}]`);
     }
+    const r = await model.decode(codes, shape[0]).catch((e: Error) => {
+      throw new Error(`${codesPath}: ${e.message}`);
+    });
+    if (out.endsWith('.safetensors')) writeFile(out, encodeSafetensors({ recon: { dtype: 'F32', shape: r.shape, data: r.recon } }));
+    else pngPaths(out, r.batch).forEach((p, i) => writeFile(p, encodePng(r.images[i])));
     if (!args.switches.has('quiet')) console.error(`decoded ${r.batch} image(s) -> ${out}`);
+    await maybeProfile(args, [model.decoderProgram(r.batch)]);
   } finally {
     model.dispose();
   }
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let args: ParsedArgs;
+async function reconstructCommand(args: ParsedArgs): Promise<void> {
+  const out = need(args, 'out');
+  if (!args.positionals.length) throw new Error(`'reconstruct' needs an image file`);
+  const many = args.positionals.length > 1;
+  if (!many && !out.endsWith('.png')) throw new Error(`${out}: the output must be a .png file (or a folder for several images)`);
+  const read = readImages(args.positionals);
+  if (!read.images.length) throw new Error(`no image could be read (${read.failures.length} failed)`);
+  const model = await openModel(args);
   try {
-    args = parseArgs(argv, VALUE_FLAGS, SWITCHES);
+    const codes = await model.encodeImages(read.images);
+    const r = await model.decode(codes.pixelCodes, codes.batch);
+    read.names.forEach((name, i) => {
+      const path = many ? join(out, `${basename(name, extname(name))}.png`) : out;
+      writeFile(path, encodePng(r.images[i]));
+      if (!args.switches.has('quiet')) console.error(`${name} -> ${path}`);
+    });
+    await maybeProfile(args, [model.encoderProgram(codes.batch), model.decoderProgram(codes.batch)]);
+  } finally {
+    model.dispose();
+  }
+  if (read.failures.length) throw new PartialFailure(`${read.failures.length} of ${args.positionals.length} images failed; the other ${read.images.length} were written`);
+}
+
+function positiveInt(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} ${text}: expected a positive integer`);
+  return n;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const args = parseArgs(argv, VALUE_FLAGS, SWITCHES);
     if (args.switches.has('help') || args.command === 'help') {
       console.log(USAGE);
       return 0;
     }
-    switch (args.command) {
-      case 'encode':
-        await encodeCommand(args);
-        break;
-      case 'decode':
-        await decodeCommand(args);
-        break;
-      default:
-        throw new Error(`unknown command '${args.command}' (try 'dualtoken help')`);
-    }
+    const commands: Record<string, () => Promise<void>> = {
+      encode: () => encodeCommand(args),
+      decode: () => decodeCommand(args),
+      reconstruct: () => reconstructCommand(args),
+      info: () => infoCommand(need(args, 'model'), args.flags.get('adapter')),
+      convert: () => convertCommand(args.positionals, args.flags, args.switches),
+      bench: () =>
+        benchCommand({
+          model: args.flags.get('model'),
+          preset: args.flags.get('preset') ?? 'siglip_384_rvq8',
+          batches: (args.flags.get('batch') ?? '1,2').split(',').map((b) => positiveInt(b, '--batch')),
+          reps: positiveInt(args.flags.get('reps') ?? '2', '--reps'),
+          json: args.flags.get('json'),
+          profile: args.switches.has('profile'),
+          adapter: args.flags.get('adapter'),
+        }),
+      demo: () => demoCommand(args.flags.get('out') ?? 'out/demo', args.switches.has('quiet'), args.flags.get('adapter')),
+    };
+    const run = commands[args.command];
+    if (!run) throw new Error(`unknown command '${args.command}' (try 'dualtoken help')`);
+    await run();
     return 0;
   } catch (e) {
     console.error(`dualtoken: ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}`);
-    return 1;
+    return e instanceof PartialFailure ? 2 : 1;
   }
 }
 

@@ -15,6 +15,8 @@ export const CPU_ICDS = [
 export interface NodeGpuOptions {
   /** 'auto' (default): GPU, else a CPU driver. 'cpu': a CPU driver only. Or a path to a Vulkan ICD json. */
   adapter?: string;
+  /** Extra Dawn instance flags, e.g. 'enable-dawn-features=allow_unsafe_apis,disable_robustness'. */
+  dawnFlags?: string[];
 }
 
 let globalsInstalled = false;
@@ -34,7 +36,7 @@ export async function createNodeGpu(opts: NodeGpuOptions = {}): Promise<Gpu> {
     const saved = process.env.VK_ICD_FILENAMES;
     if (icd) process.env.VK_ICD_FILENAMES = icd;
     try {
-      const instance = create([]);
+      const instance = create(opts.dawnFlags ?? (process.env.DUALTOKEN_DAWN_FLAGS ? process.env.DUALTOKEN_DAWN_FLAGS.split(' ') : []));
       instances.push(instance);
       const adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
       if (!adapter) {

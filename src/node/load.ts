@@ -5,12 +5,9 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseConfig, type DualTokenConfig } from '../core/config.js';
 import type { Gpu } from '../core/gpu.js';
-import { openPyTorchCheckpoint } from '../core/pytorch.js';
-import { MergedSource } from '../core/sharded.js';
 import type { TensorSource } from '../core/tensor-source.js';
 import { DualToken, type DualTokenOptions } from '../model/dualtoken.js';
-import { FileReader } from './file.js';
-import { openSafetensorsFile } from './files.js';
+import { openWeightsFile } from './files.js';
 import { createNodeGpu } from './gpu.js';
 import { loadShaders } from './shaders.js';
 
@@ -32,25 +29,6 @@ function readJson(path: string): Record<string, unknown> {
     return JSON.parse(text) as Record<string, unknown>;
   } catch (e) {
     throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-}
-
-export async function openWeightsFile(path: string): Promise<TensorSource> {
-  if (path.endsWith('.index.json')) {
-    const index = readJson(path) as { weight_map?: Record<string, string> };
-    if (!index.weight_map || typeof index.weight_map !== 'object') throw new Error(`${path}: no 'weight_map' object`);
-    const shards = [...new Set(Object.values(index.weight_map))];
-    const parts: TensorSource[] = [];
-    for (const shard of shards) parts.push(await openSafetensorsFile(join(dirname(path), shard)));
-    return new MergedSource(path, parts);
-  }
-  if (path.endsWith('.safetensors')) return openSafetensorsFile(path);
-  const reader = await FileReader.open(path);
-  try {
-    return await openPyTorchCheckpoint(reader);
-  } catch (e) {
-    await reader.close();
-    throw e;
   }
 }
 

@@ -4,8 +4,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ShaderSources } from '../core/kernels.js';
 
-/** shaders/ next to src/ and dist/. */
-export const SHADER_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shaders');
+/** shaders/ next to src/ and dist/, or DUALTOKEN_SHADERS (a bundled CLI carried elsewhere). */
+export const SHADER_DIR = process.env.DUALTOKEN_SHADERS ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shaders');
 
 let cached: ShaderSources | undefined;
 

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine (device tool), after bench/gpu-pack.sh here:
+#   run(command: "bash bench/gpu.sh", carry: [".gpu"], timeout_s: 540)
+# The end-to-end benchmark of the real 384 configuration (synthetic weights of the real shapes)
+# through Dawn + the NVIDIA Vulkan driver, then the PyTorch eager reference of the same shapes.
+# Results land in $OUT (e2e-gpu.json, torch-gpu.json, logs).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+for f in .gpu/debs/*.deb; do dpkg -x "$f" /; done; ldconfig
+xz -dc .gpu/node.xz > /tmp/node && chmod +x /tmp/node
+xz -dc .gpu/dawn.node.xz > .gpu/node_modules/webgpu/dist/linux-x64/dawn.node
+for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
+  [ -f "$icd" ] && export VK_ICD_FILENAMES="$icd" && break
+done
+export DUALTOKEN_SHADERS=$PWD/.gpu/shaders XDG_RUNTIME_DIR=/tmp
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
+/tmp/node .gpu/dualtoken.mjs bench --preset siglip_384_rvq8 --batch 1,4 --reps 5 --profile --json "$OUT/e2e-gpu.json" 2>&1 | tee "$OUT/e2e.log"
+PYTHONUNBUFFERED=1 python3 bench/torch_ref.py --batch 1,4 --reps 5 --json "$OUT/torch-gpu.json" 2>&1 | tee "$OUT/torch.log"

@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+// @ts-check
+// Web build (esbuild): the browser engine and its pages, into dist/web/.
+//
+//   dist/web/dualtoken.js (+ .map)  ESM bundle of src/browser/index.ts, the WGSL kernels inside
+//   dist/web/dualtoken.d.ts         re-exports the declarations tsc writes to dist/browser/ (npm run build)
+//   dist/web/demo.js, test.js       the pages web/demo.ts and web/test.ts; they import the engine
+//                                   from ./dualtoken.js at run time (so the pages exercise the
+//                                   published bundle, not a second copy of it)
+//
+// The kernels: `import shaders from 'virtual:shaders'` (src/browser/shaders.ts) resolves to a
+// module made here from every shaders/*.wgsl file ({ name: WGSL text }); nothing is generated
+// into the source tree.
+//
+// Usage: node scripts/build-web.mjs [--watch] [--minify]
+import { build, context } from 'esbuild';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const OUT = join(REPO, 'dist', 'web');
+const SHADER_DIR = join(REPO, 'shaders');
+const BROWSER_INDEX = join(REPO, 'src', 'browser', 'index.ts');
+
+const watch = process.argv.includes('--watch');
+const minify = process.argv.includes('--minify');
+
+/** Every shaders/*.wgsl as a module `export default { name: text }`. @type {import('esbuild').Plugin} */
+const shadersPlugin = {
+  name: 'dualtoken-shaders',
+  setup(b) {
+    b.onResolve({ filter: /^virtual:shaders$/ }, () => ({ path: 'shaders', namespace: 'dualtoken-shaders' }));
+    b.onLoad({ filter: /.*/, namespace: 'dualtoken-shaders' }, () => {
+      const files = readdirSync(SHADER_DIR).filter((f) => f.endsWith('.wgsl')).sort();
+      if (files.length === 0) return { errors: [{ text: `no .wgsl files in ${SHADER_DIR}` }] };
+      /** @type {Record<string, string>} */
+      const map = {};
+      for (const f of files) map[f.slice(0, -5)] = readFileSync(join(SHADER_DIR, f), 'utf8');
+      return {
+        contents: `export default ${JSON.stringify(map)};`,
+        loader: 'js',
+        watchDirs: [SHADER_DIR],
+        watchFiles: files.map((f) => join(SHADER_DIR, f)),
+      };
+    });
+  },
+};
+
+/** Pages import the engine as '../src/browser/index.js'; in the page bundles that becomes './dualtoken.js'. @type {import('esbuild').Plugin} */
+const engineExternal = {
+  name: 'dualtoken-engine-external',
+  setup(b) {
+    b.onResolve({ filter: /src\/browser\/index(\.js|\.ts)?$/ }, (args) => {
+      const target = resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
+      if (target === BROWSER_INDEX || target === BROWSER_INDEX.replace(/\.ts$/, '')) return { path: './dualtoken.js', external: true };
+      return undefined;
+    });
+  },
+};
+
+/** @type {import('esbuild').BuildOptions} */
+const common = {
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['es2022', 'chrome113', 'firefox141', 'safari26'],
+  sourcemap: true,
+  minify,
+  logLevel: 'warning',
+  legalComments: 'linked',
+  metafile: true,
+  // The engine is browser-safe; a Node import reaching the bundle is a bug, reported as an error.
+  external: [],
+};
+
+/** @type {import('esbuild').BuildOptions[]} */
+const builds = [
+  { ...common, entryPoints: { dualtoken: BROWSER_INDEX }, outdir: OUT, plugins: [shadersPlugin] },
+  { ...common, entryPoints: { demo: join(REPO, 'web', 'demo.ts'), test: join(REPO, 'web', 'test.ts') }, outdir: OUT, plugins: [engineExternal, shadersPlugin] },
+];
+
+function writeTypes() {
+  // tsc (npm run build) emits src/browser/*.d.ts into dist/browser/; point the bundle at them.
+  const dts = join(REPO, 'dist', 'browser', 'index.d.ts');
+  writeFileSync(join(OUT, 'dualtoken.d.ts'), `// Types of dualtoken.js: the declarations tsc emits for src/browser/index.ts (npm run build).\nexport * from '../browser/index.js';\n`);
+  if (!existsSync(dts)) console.warn(`note: ${relative(REPO, dts)} does not exist yet: run \`npm run build\` (tsc) for the bundle's types`);
+}
+
+/** @param {import('esbuild').Metafile | undefined} meta */
+function report(meta) {
+  if (!meta) return;
+  for (const [file, o] of Object.entries(meta.outputs)) {
+    if (file.endsWith('.js')) console.log(`  ${file.padEnd(26)} ${(o.bytes / 1024).toFixed(1).padStart(7)} KiB`);
+  }
+}
+
+mkdirSync(OUT, { recursive: true });
+const t0 = performance.now();
+if (watch) {
+  for (const opts of builds) {
+    const ctx = await context(opts);
+    await ctx.watch();
+  }
+  writeTypes();
+  console.log('watching src/, web/ and shaders/ (dist/web/)');
+} else {
+  let failed = 0;
+  for (const opts of builds) {
+    try {
+      report((await build(opts)).metafile);
+    } catch {
+      failed++; // esbuild has printed the errors; build the other bundles anyway
+    }
+  }
+  writeTypes();
+  if (failed) {
+    console.error(`web build failed (${failed} of ${builds.length} builds)`);
+    process.exit(1);
+  }
+  console.log(`web build: dist/web/ in ${Math.round(performance.now() - t0)} ms`);
+}

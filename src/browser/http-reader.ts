@@ -1,0 +1,364 @@
+// A ByteReader over HTTP: random access to a remote file with Range requests, so a model is read
+// tensor by tensor (the safetensors header first, then each needed tensor's byte range) and the
+// whole file is never held in JS memory; tensors nobody asks for (the text tower) are never
+// downloaded. When the caller announces the ranges it will read (plan()), neighbouring ones are
+// fetched together in spans of up to 8 MiB: one round trip per span instead of per tensor.
+//
+// Caching (Cache API): every range that was downloaded is stored as its own entry, keyed by the
+// file's URL, its version (size + ETag, else Last-Modified) and the byte range; a later load of
+// the same model asks for the same ranges and finds them there without downloading again.
+// Per-range entries (rather than the whole file once streamed) keep the cache as small as what is
+// used and work on the first load already. Each open() sends one 8-byte Range request to learn
+// the size and version (so a replaced file is never mixed with stale ranges: entries of an older
+// version are deleted); if that request fails (offline) and the cache knows the file, the cached
+// version is used. Range requests bypass the browser's HTTP cache (`cache: 'no-store'`), so bytes
+// are stored once. The Cache API exists only in secure contexts (https, http://127.0.0.1,
+// http://localhost); elsewhere the reader works without it.
+//
+// A server that ignores Range (answers 200 with the whole file, e.g. `python -m http.server`) is
+// handled by reading the whole body into memory once (`rangeSupported === false`); nothing is
+// cached by the reader then.
+import type { ByteReader } from '../core/tensor-source.js';
+
+export const DEFAULT_CACHE_NAME = 'dualtoken-weights-v1';
+
+/** Ranges longer than this are fetched (and cached) in pieces of this size. */
+const CHUNK_BYTES = 64 * 1024 * 1024;
+const HEAD_BYTES = 8;
+/** plan(): planned ranges closer than this are fetched together (the gap is downloaded too). */
+const SPAN_GAP = 64 * 1024;
+/** plan(): a span (one request, one cache entry) grows up to this size. */
+const SPAN_BYTES = 8 * 1024 * 1024;
+
+interface Span {
+  start: number;
+  end: number; // exclusive
+}
+const RETRIES = 2;
+
+export interface HttpReaderOptions {
+  /** Cache API cache name, or false for no caching. Default DEFAULT_CACHE_NAME. */
+  cache?: string | false;
+  /** Extra request headers (e.g. Authorization). */
+  headers?: Record<string, string>;
+  /** The fetch to use (default globalThis.fetch). */
+  fetch?: typeof fetch;
+  signal?: AbortSignal;
+}
+
+export interface HttpReaderStats {
+  /** HTTP requests sent (the size probe included). */
+  requests: number;
+  /** Body bytes received from the network. */
+  networkBytes: number;
+  /** Ranges and bytes served from the Cache API. */
+  cacheHits: number;
+  cacheBytes: number;
+  /** Why caching was turned off, if it was (no Cache API, quota exceeded, ...). */
+  cacheDisabled?: string;
+}
+
+interface Meta {
+  size: number;
+  version: string;
+  /** The first 8 bytes (the safetensors header length), for opening the file offline. */
+  head: number[];
+}
+
+function resolveUrl(url: string): string {
+  const base = typeof location !== 'undefined' ? location.href : undefined;
+  try {
+    return new URL(url, base).href;
+  } catch {
+    throw new Error(`${url}: not a valid URL`);
+  }
+}
+
+function keyUrl(url: string, what: string): string {
+  const u = new URL(url);
+  u.hash = '';
+  u.searchParams.append('dualtoken-cache', what);
+  return u.href;
+}
+
+async function httpError(url: string, res: Response, what: string): Promise<Error> {
+  let detail = '';
+  try {
+    // A short plain-text or JSON reason is worth showing; an HTML error page is not.
+    if (/^(text\/plain|application\/json)/i.test(res.headers.get('Content-Type') ?? '')) detail = (await res.text()).slice(0, 200).trim();
+    else await res.body?.cancel();
+  } catch {
+    // body unreadable: the status says enough
+  }
+  return new Error(`${url}: ${what}: HTTP ${res.status} ${res.statusText}${detail ? ` (${detail})` : ''}`);
+}
+
+export class HttpReader implements ByteReader {
+  readonly stats: HttpReaderStats = { requests: 0, networkBytes: 0, cacheHits: 0, cacheBytes: 0 };
+  private readonly pending = new Set<Promise<void>>();
+  /** Planned spans, sorted by start; the last one fetched is kept in `spanBytes`. */
+  private spans: Span[] = [];
+  private spanBytes?: { span: Span; bytes: Uint8Array };
+  /** The last read, kept for an immediate repeat (the safetensors header is read twice: plan, then parse). */
+  private last?: { offset: number; bytes: Uint8Array };
+
+  private constructor(
+    readonly label: string,
+    readonly size: number,
+    /** size + validator: part of every cache key. */
+    readonly version: string,
+    /** False when the server ignored Range and the whole file is in `whole`. */
+    readonly rangeSupported: boolean,
+    private readonly head: Uint8Array,
+    private readonly whole: Uint8Array | undefined,
+    private cache: Cache | undefined,
+    private readonly opts: HttpReaderOptions,
+  ) {}
+
+  /** Learns the file's size and version with one 8-byte Range request (see the file comment). */
+  static async open(url: string, opts: HttpReaderOptions = {}): Promise<HttpReader> {
+    const href = resolveUrl(url);
+    const doFetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
+    let cache: Cache | undefined;
+    let cacheDisabled: string | undefined;
+    if (opts.cache === false) cacheDisabled = 'disabled by the caller';
+    else if (typeof caches === 'undefined') cacheDisabled = 'no Cache API here (not a secure context?)';
+    else {
+      try {
+        cache = await caches.open(opts.cache ?? DEFAULT_CACHE_NAME);
+      } catch (e) {
+        cacheDisabled = `caches.open failed: ${(e as Error).message}`;
+      }
+    }
+    const metaKey = keyUrl(href, 'meta');
+    const cachedMeta = cache ? await readMeta(cache, metaKey) : undefined;
+
+    let res: Response;
+    try {
+      res = await doFetch(href, { headers: { ...opts.headers, Range: `bytes=0-${HEAD_BYTES - 1}` }, cache: 'no-store', signal: opts.signal });
+    } catch (e) {
+      if (cache && cachedMeta && !opts.signal?.aborted) {
+        // Offline: use the cached version (its ranges are keyed by it).
+        const r = new HttpReader(href, cachedMeta.size, cachedMeta.version, true, Uint8Array.from(cachedMeta.head), undefined, cache, opts);
+        r.stats.cacheHits++;
+        r.stats.cacheBytes += cachedMeta.head.length;
+        return r;
+      }
+      throw new Error(`${href}: cannot fetch (${(e as Error).message})`);
+    }
+    if (res.status === 200) {
+      // The server ignores Range: read the whole body once.
+      const body = new Uint8Array(await res.arrayBuffer());
+      const r = new HttpReader(href, body.length, '', false, body.subarray(0, HEAD_BYTES), body, undefined, opts);
+      r.stats.requests = 1;
+      r.stats.networkBytes = body.length;
+      r.stats.cacheDisabled = 'the server does not support Range requests (whole file read into memory)';
+      return r;
+    }
+    if (res.status === 416) {
+      // Shorter than 8 bytes (or empty): report it as a tiny file; the format reader names the problem.
+      const total = /\/(\d+)$/.exec(res.headers.get('Content-Range') ?? '');
+      const size = total ? Number(total[1]) : 0;
+      await res.body?.cancel();
+      const body = size > 0 ? await fetchBytes(doFetch, href, opts, 0, size) : new Uint8Array(0);
+      return new HttpReader(href, size, `${size}`, true, body, undefined, undefined, opts);
+    }
+    if (res.status !== 206) throw await httpError(href, res, 'cannot read');
+    const head = new Uint8Array(await res.arrayBuffer());
+    const size = await totalSize(doFetch, href, opts, res);
+    if (head.length !== Math.min(HEAD_BYTES, size)) throw new Error(`${href}: asked for bytes 0-${HEAD_BYTES - 1}, got ${head.length} bytes`);
+    const validator = res.headers.get('ETag') ?? res.headers.get('Last-Modified') ?? '';
+    const version = `${size}:${validator}`;
+    const reader = new HttpReader(href, size, version, true, head, undefined, cache, opts);
+    reader.stats.requests = 1;
+    reader.stats.networkBytes = head.length;
+    if (cacheDisabled) reader.stats.cacheDisabled = cacheDisabled;
+    if (cache) {
+      try {
+        if (cachedMeta && cachedMeta.version !== version) await deleteEntries(cache, href);
+        if (!cachedMeta || cachedMeta.version !== version) {
+          await cache.put(metaKey, new Response(JSON.stringify({ size, version, head: [...head] } satisfies Meta), { headers: { 'Content-Type': 'application/json' } }));
+        }
+      } catch (e) {
+        reader.disableCache(e);
+      }
+    }
+    return reader;
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new Error(`${this.label}: read of ${length} bytes at ${offset} is past the end of the file (${this.size} bytes)`);
+    }
+    if (this.whole) return this.whole.subarray(offset, offset + length);
+    if (offset + length <= this.head.length) return this.head.subarray(offset, offset + length);
+    if (this.last && this.last.offset === offset && this.last.bytes.length === length) return this.last.bytes;
+    const span = this.spanOf(offset, length);
+    let out: Uint8Array;
+    if (span) {
+      if (this.spanBytes?.span !== span) this.spanBytes = { span, bytes: await this.readRange(span.start, span.end - span.start) };
+      out = this.spanBytes.bytes.subarray(offset - span.start, offset - span.start + length);
+    } else if (length <= CHUNK_BYTES) out = await this.readRange(offset, length);
+    else {
+      out = new Uint8Array(length);
+      for (let at = 0; at < length; at += CHUNK_BYTES) out.set(await this.readRange(offset + at, Math.min(CHUNK_BYTES, length - at)), at);
+    }
+    if (length <= SPAN_BYTES) this.last = { offset, bytes: out };
+    return out;
+  }
+
+  /**
+   * Announces the byte ranges that will be read (the tensors a model uses). Planned ranges that
+   * lie close together are then fetched and cached together, as spans of up to 8 MiB, instead of
+   * one request per tensor: far fewer round trips, and nothing far from a planned range (an
+   * unused text tower) is downloaded. Reads outside the plan work as before. The plan must be the
+   * same on every load for the cache to be hit (it is: the same model uses the same tensors).
+   */
+  plan(ranges: { offset: number; length: number }[]): void {
+    const sorted = ranges.filter((r) => r.length > 0 && r.length <= SPAN_BYTES && r.offset >= 0 && r.offset + r.length <= this.size).sort((a, b) => a.offset - b.offset);
+    const spans: Span[] = [];
+    for (const r of sorted) {
+      const cur = spans[spans.length - 1];
+      const end = r.offset + r.length;
+      if (cur && r.offset - cur.end <= SPAN_GAP && Math.max(cur.end, end) - cur.start <= SPAN_BYTES) cur.end = Math.max(cur.end, end);
+      else spans.push({ start: r.offset, end });
+    }
+    this.spans = spans;
+    this.spanBytes = undefined;
+  }
+
+  private spanOf(offset: number, length: number): Span | undefined {
+    let lo = 0;
+    let hi = this.spans.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const s = this.spans[mid];
+      if (offset < s.start) hi = mid - 1;
+      else if (offset >= s.end) lo = mid + 1;
+      else return offset + length <= s.end ? s : undefined;
+    }
+    return undefined;
+  }
+
+  /** Removes this file's entries from the cache. */
+  async evict(): Promise<void> {
+    if (this.cache) await deleteEntries(this.cache, this.label);
+  }
+
+  private async readRange(offset: number, length: number): Promise<Uint8Array> {
+    if (this.cache) {
+      try {
+        const hit = await cachedRange(this.cache, this.label, this.version, offset, length);
+        if (hit) {
+          this.stats.cacheHits++;
+          this.stats.cacheBytes += length;
+          return hit;
+        }
+      } catch (e) {
+        this.disableCache(e);
+      }
+    }
+    const doFetch = this.opts.fetch ?? globalThis.fetch.bind(globalThis);
+    let bytes: Uint8Array | undefined;
+    for (let attempt = 0; ; attempt++) {
+      this.stats.requests++;
+      try {
+        bytes = await fetchBytes(doFetch, this.label, this.opts, offset, length);
+        break;
+      } catch (e) {
+        if (attempt >= RETRIES || this.opts.signal?.aborted || (e as { permanent?: boolean }).permanent) throw e;
+      }
+    }
+    this.stats.networkBytes += bytes.length;
+    if (this.cache) {
+      // Stored in the background (a put is a disk write); close() waits for all of them.
+      const put = this.cache
+        .put(
+          keyUrl(this.label, `${this.version}:${offset}-${offset + length - 1}`),
+          new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(length) } }),
+        )
+        .catch((e: unknown) => this.disableCache(e))
+        .finally(() => this.pending.delete(put));
+      this.pending.add(put);
+    }
+    return bytes;
+  }
+
+  /** Waits until every downloaded range is in the cache. */
+  async close(): Promise<void> {
+    this.spanBytes = undefined;
+    this.last = undefined;
+    while (this.pending.size) await Promise.all([...this.pending]);
+  }
+
+  private disableCache(e: unknown): void {
+    this.cache = undefined;
+    this.stats.cacheDisabled = `Cache API error: ${(e as Error).message ?? e}`;
+  }
+}
+
+async function readMeta(cache: Cache, key: string): Promise<Meta | undefined> {
+  try {
+    const res = await cache.match(key);
+    if (!res) return undefined;
+    const m = (await res.json()) as Partial<Meta>;
+    const ok = typeof m.size === 'number' && typeof m.version === 'string' && Array.isArray(m.head) && m.head.length === Math.min(HEAD_BYTES, m.size);
+    return ok ? { size: m.size!, version: m.version!, head: m.head! } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function cachedRange(cache: Cache, url: string, version: string, offset: number, length: number): Promise<Uint8Array | undefined> {
+  const key = keyUrl(url, `${version}:${offset}-${offset + length - 1}`);
+  const res = await cache.match(key);
+  if (!res) return undefined;
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  if (bytes.length === length) return bytes;
+  await cache.delete(key); // a damaged entry: fetch again
+  return undefined;
+}
+
+/** Deletes every entry of `url` (all versions, the meta entry included). */
+async function deleteEntries(cache: Cache, url: string): Promise<void> {
+  const base = new URL(url);
+  base.hash = '';
+  base.search = base.searchParams.toString(); // serialised the way searchParams.delete() leaves `u`
+  for (const req of await cache.keys()) {
+    const u = new URL(req.url);
+    if (!u.searchParams.has('dualtoken-cache')) continue;
+    u.searchParams.delete('dualtoken-cache');
+    if (u.href === base.href) await cache.delete(req);
+  }
+}
+
+async function totalSize(doFetch: typeof fetch, url: string, opts: HttpReaderOptions, res: Response): Promise<number> {
+  const m = /^bytes\s+\d+-\d+\/(\d+)$/i.exec(res.headers.get('Content-Range') ?? '');
+  if (m) return Number(m[1]);
+  // Content-Range not visible (a cross-origin server that does not expose it): ask with HEAD.
+  const head = await doFetch(url, { method: 'HEAD', headers: opts.headers, cache: 'no-store', signal: opts.signal });
+  const len = Number(head.headers.get('Content-Length') ?? NaN);
+  if (!head.ok || !Number.isSafeInteger(len)) {
+    throw new Error(`${url}: cannot learn the file size (no readable Content-Range or Content-Length; a cross-origin server must expose Content-Range)`);
+  }
+  return len;
+}
+
+async function fetchBytes(doFetch: typeof fetch, url: string, opts: HttpReaderOptions, offset: number, length: number): Promise<Uint8Array> {
+  const end = offset + length - 1;
+  const res = await doFetch(url, { headers: { ...opts.headers, Range: `bytes=${offset}-${end}` }, cache: 'no-store', signal: opts.signal });
+  if (res.status !== 206) {
+    const err = res.status === 200 ? new Error(`${url}: the server ignored the Range request for bytes ${offset}-${end} (HTTP 200)`) : await httpError(url, res, `bytes ${offset}-${end}`);
+    if (res.status === 200) await res.body?.cancel();
+    (err as { permanent?: boolean }).permanent = res.status < 500;
+    throw err;
+  }
+  const cr = /^bytes\s+(\d+)-(\d+)\//i.exec(res.headers.get('Content-Range') ?? '');
+  if (cr && (Number(cr[1]) !== offset || Number(cr[2]) !== end)) {
+    await res.body?.cancel();
+    throw new Error(`${url}: asked for bytes ${offset}-${end}, the server sent ${cr[1]}-${cr[2]}`);
+  }
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  if (bytes.length !== length) throw new Error(`${url}: bytes ${offset}-${end}: got ${bytes.length} bytes, expected ${length} (connection cut?)`);
+  return bytes;
+}

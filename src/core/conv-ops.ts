@@ -1,0 +1,239 @@
+// The NCHW kernels of the pixel decoder, one function per op as in ops.ts: checks shapes,
+// allocates the output from the program's pool and records the dispatches.
+//
+// Binding limits: at the real size one activation is up to 75 MB per image, so a batch can exceed
+// the adapter's maxStorageBufferBindingSize (128 MiB on lavapipe). Every op here splits its batch:
+// each dispatch binds a batch range of each activation, starting at the aligned byte offset at or
+// below the range (the kernels take the remaining element offset as a uniform). One batch item
+// over the limit is refused with an error naming the tensor.
+import type { Program } from './program.js';
+import { Tensor, shapeStr } from './tensor.js';
+
+const cdiv = (a: number, b: number) => Math.ceil(a / b);
+
+function expect(cond: boolean, msg: () => string): void {
+  if (!cond) throw new Error(msg());
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+export interface SplitOptions {
+  /** Largest binding of an activation in bytes; default the adapter's maxStorageBufferBindingSize (tests lower it to force splits). */
+  maxBindingBytes?: number;
+}
+
+/** A batch range of a tensor as a binding: `t` starts at an aligned byte offset, `off` elements before the range. */
+interface Slice {
+  t: Tensor;
+  off: number;
+}
+
+function slice(t: Tensor, itemElems: number, b0: number, n: number, align: number): Slice {
+  const start = t.offset + b0 * itemElems * 4;
+  const at = Math.floor(start / align) * align;
+  const off = (start - at) / 4;
+  return { t: new Tensor(t.buffer, [off + n * itemElems], t.dtype, at, t.label), off };
+}
+
+/**
+ * Records `record(n, slices)` once per batch range [b0, b0 + n), with n as large as the binding
+ * limit allows. `tensors` all have the batch as their leading dimension (numel / B per item).
+ */
+function splitBatch(prog: Program, op: string, B: number, tensors: Tensor[], opts: SplitOptions, record: (n: number, slices: Slice[]) => void): void {
+  const limit = opts.maxBindingBytes ?? prog.gpu.limits.maxStorageBufferBindingSize;
+  const align = prog.gpu.limits.minStorageBufferOffsetAlignment;
+  let per = B;
+  for (const t of tensors) {
+    const itemBytes = (t.numel / B) * 4;
+    const fit = Math.floor((limit - (align - 4)) / itemBytes); // the slice may start up to align - 4 bytes early
+    expect(fit >= 1, () => `${op}: one batch item of '${t.label}' ${shapeStr(t.shape)} is ${itemBytes} bytes; with alignment slack it exceeds the binding limit of ${limit} bytes`);
+    per = Math.min(per, fit);
+  }
+  for (let b0 = 0; b0 < B; b0 += per) {
+    const n = Math.min(per, B - b0);
+    record(n, tensors.map((t) => slice(t, t.numel / B, b0, n, align)));
+  }
+}
+
+function nchw(x: Tensor, op: string): [number, number, number, number] {
+  expect(x.shape.length === 4, () => `${op}: input must be NCHW [B, C, H, W], got ${shapeStr(x.shape)}`);
+  return x.shape as [number, number, number, number];
+}
+
+export interface Conv2dOptions extends SplitOptions {
+  /** Added to the output (shape of the output), e.g. the ResnetBlock shortcut. */
+  residual?: Tensor;
+  label?: string;
+}
+
+/** torch.nn.Conv2d(k x k, stride 1, padding k/2) with bias, + residual.  x [B,Cin,H,W], w [Cout,Cin,k,k] (k = 1 or 3) -> [B,Cout,H,W] */
+export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: Conv2dOptions = {}): Tensor {
+  const label = opts.label ?? w.label;
+  const [B, Cin, H, W] = nchw(x, `conv2d ${label}`);
+  const [Cout, wCin, K, K2] = w.shape;
+  expect(w.shape.length === 4 && wCin === Cin && K === K2 && (K === 1 || K === 3), () => `conv2d ${label}: weight ${shapeStr(w.shape)} for input ${shapeStr(x.shape)} (want [Cout, ${Cin}, k, k], k = 1 or 3)`);
+  expect(bias.numel === Cout, () => `conv2d ${label}: bias ${shapeStr(bias.shape)} for ${Cout} output channels`);
+  const outShape = [B, Cout, H, W];
+  const residual = opts.residual;
+  if (residual) expect(sameShape(residual.shape, outShape), () => `conv2d ${label}: residual ${shapeStr(residual.shape)} for output ${shapeStr(outShape)}`);
+  const y = prog.alloc(outShape, label);
+  const quadsX = cdiv(W, 4);
+  const pixGroups = cdiv(H * quadsX, 64);
+  const coBlocks = cdiv(Cout, 4);
+  splitBatch(prog, `conv2d ${label}`, B, residual ? [x, y, residual] : [x, y], opts, (n, [xs, ys, rs]) => {
+    prog.dispatch({
+      kernel: 'conv2d',
+      constants: { KSIZE: K, HAS_RESIDUAL: residual ? 1 : 0 },
+      uniforms: { B: n, Cin, Cout, H, W, quadsX, pixGroups, coBlocks, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
+      bind: { x: xs.t, w, bias, residual: rs?.t ?? w, y: ys.t },
+      groups: n * coBlocks * pixGroups,
+      cost: { flops: 2 * n * Cout * H * W * Cin * K * K, bytes: 4 * (w.numel + n * (Cin + Cout * (residual ? 2 : 1)) * H * W) },
+    });
+  });
+  return y;
+}
+
+export interface GroupNormOptions extends SplitOptions {
+  groups?: number;
+  /** Apply SiLU to the normalised output (the decoder's GN -> nonlinearity pairs). */
+  silu?: boolean;
+  label?: string;
+}
+
+/** Values per groupnorm_stats invocation: enough chunks for parallelism, few enough to merge quickly. */
+const GN_CHUNK = 512;
+
+/** torch.nn.GroupNorm(groups, C, eps, affine) [+ F.silu].  x [B,C,H,W] -> [B,C,H,W] */
+export function groupNorm(prog: Program, x: Tensor, gamma: Tensor, beta: Tensor, eps: number, opts: GroupNormOptions = {}): Tensor {
+  const label = opts.label ?? gamma.label;
+  const [B, C, H, W] = nchw(x, `group_norm ${label}`);
+  const G = opts.groups ?? 32;
+  expect(C % G === 0, () => `group_norm ${label}: ${C} channels are not divisible into ${G} groups`);
+  expect(gamma.numel === C && beta.numel === C, () => `group_norm ${label}: weight ${shapeStr(gamma.shape)} / bias ${shapeStr(beta.shape)} for ${C} channels`);
+  const HW = H * W;
+  const S = (C / G) * HW;
+  const chunks = cdiv(S, GN_CHUNK);
+  const partials = prog.alloc([B * G, chunks, 2], `${label}.partials`);
+  const stats = prog.alloc([B * G, 2], `${label}.stats`);
+  const y = prog.alloc(x.shape, label);
+  const quads = cdiv(HW, 4);
+  splitBatch(prog, `group_norm ${label}`, B, [x, partials, stats, y], opts, (n, [xs, ps, ss, ys]) => {
+    prog.dispatch({
+      kernel: 'groupnorm_stats',
+      uniforms: { B: n, G, S, chunk: GN_CHUNK, chunks, x_off: xs.off, part_off: ps.off },
+      bind: { x: xs.t, partials: ps.t },
+      groups: cdiv(n * G * chunks, 64),
+      cost: { bytes: 4 * n * C * HW },
+    });
+    prog.dispatch({
+      kernel: 'groupnorm_stats_combine',
+      uniforms: { BG: n * G, S, chunk: GN_CHUNK, chunks, eps, part_off: ps.off, stats_off: ss.off },
+      bind: { partials: ps.t, stats: ss.t },
+      groups: cdiv(n * G, 64),
+      cost: { bytes: 4 * n * G * (2 * chunks + 2) },
+    });
+    prog.dispatch({
+      kernel: 'groupnorm',
+      constants: { SILU: opts.silu ? 1 : 0 },
+      uniforms: { B: n, C, G, HW, quads, x_off: xs.off, stats_off: ss.off, y_off: ys.off },
+      bind: { x: xs.t, stats: ss.t, gamma, beta, y: ys.t },
+      groups: cdiv(n * C * quads, 64),
+      cost: { bytes: 8 * n * C * HW },
+    });
+  });
+  prog.release(partials, stats);
+  return y;
+}
+
+/** F.interpolate(x, scale_factor=2, mode='nearest').  x [B,C,H,W] -> [B,C,2H,2W] */
+export function upsampleNearest2x(prog: Program, x: Tensor, opts: SplitOptions & { label?: string } = {}): Tensor {
+  const label = opts.label ?? 'upsample';
+  const [B, C, H, W] = nchw(x, `upsample_nearest2x ${label}`);
+  const y = prog.alloc([B, C, 2 * H, 2 * W], label);
+  splitBatch(prog, `upsample_nearest2x ${label}`, B, [x, y], opts, (n, [xs, ys]) => {
+    const count = n * C * 4 * H * W;
+    prog.dispatch({ kernel: 'upsample_nearest2x', uniforms: { n: count, H, W, x_off: xs.off, y_off: ys.off }, bind: { x: xs.t, y: ys.t }, groups: cdiv(count, 256), cost: { bytes: 5 * count } });
+  });
+  return y;
+}
+
+/** F.interpolate(x, size=(OH, OW), mode='bilinear', align_corners=False), no antialias.  x [B,C,H,W] -> [B,C,OH,OW] */
+export function resizeBilinear(prog: Program, x: Tensor, size: [number, number], opts: SplitOptions & { label?: string } = {}): Tensor {
+  const label = opts.label ?? 'resize';
+  const [B, C, H, W] = nchw(x, `resize_bilinear ${label}`);
+  const [OH, OW] = size;
+  expect(Number.isInteger(OH) && Number.isInteger(OW) && OH > 0 && OW > 0, () => `resize_bilinear ${label}: bad output size [${size}]`);
+  const y = prog.alloc([B, C, OH, OW], label);
+  splitBatch(prog, `resize_bilinear ${label}`, B, [x, y], opts, (n, [xs, ys]) => {
+    const count = n * C * OH * OW;
+    prog.dispatch({
+      kernel: 'resize_bilinear',
+      uniforms: { n: count, H, W, OH, OW, scaleH: H / OH, scaleW: W / OW, x_off: xs.off, y_off: ys.off },
+      bind: { x: xs.t, y: ys.t },
+      groups: cdiv(count, 256),
+      cost: { bytes: 4 * (count + n * C * H * W) },
+    });
+  });
+  return y;
+}
+
+/** Tokens in raster order to NCHW: x.reshape(B, h, w, C).permute(0, 3, 1, 2).  x [B,L,C] -> [B,C,h,w] */
+export function tokensToNchw(prog: Program, x: Tensor, h: number, w: number, opts: SplitOptions & { label?: string } = {}): Tensor {
+  const label = opts.label ?? 'tokens_to_nchw';
+  const [B, L, C] = x.shape;
+  expect(x.shape.length === 3 && L === h * w, () => `tokens_to_nchw ${label}: ${shapeStr(x.shape)} is not [B, ${h}*${w}, C]`);
+  const y = prog.alloc([B, C, h, w], label);
+  splitBatch(prog, `tokens_to_nchw ${label}`, B, [x, y], opts, (n, [xs, ys]) => {
+    const count = n * L * C;
+    prog.dispatch({ kernel: 'tokens_to_nchw', uniforms: { n: count, L, C, x_off: xs.off, y_off: ys.off }, bind: { x: xs.t, y: ys.t }, groups: cdiv(count, 256), cost: { bytes: 8 * count } });
+  });
+  return y;
+}
+
+/**
+ * The attention of the VQGAN AttnBlock: one head over the N = H*W positions with C channels,
+ * out[b, :, i] = sum_j softmax_j(q[b, :, i] . k[b, :, j] * C^-0.5) v[b, :, j].
+ * Three passes through a [B, N, N] score matrix (scores, row softmax, weighted sum), so any C
+ * works (no per-invocation accumulator of C values); the matrix of one image (N*N*4 bytes) must
+ * fit one binding: N <= 5792 on a 128 MiB adapter (the decoder attends at 24x24 or 16x16).
+ * q, k, v [B,C,H,W] -> [B,C,H,W]
+ */
+export function spatialAttention(prog: Program, q: Tensor, k: Tensor, v: Tensor, opts: SplitOptions & { label?: string } = {}): Tensor {
+  const label = opts.label ?? 'spatial_attention';
+  const [B, C, H, W] = nchw(q, `spatial_attention ${label}`);
+  expect(sameShape(k.shape, q.shape) && sameShape(v.shape, q.shape), () => `spatial_attention ${label}: q ${shapeStr(q.shape)}, k ${shapeStr(k.shape)}, v ${shapeStr(v.shape)} differ`);
+  const N = H * W;
+  const s = prog.alloc([B, N, N], `${label}.scores`);
+  const a = prog.alloc([B, N, N], `${label}.weights`);
+  const o = prog.alloc(q.shape, label);
+  const quads = cdiv(N, 4); // position quads: 4 query rows (scores) or 4 query positions (output) per invocation
+  const quadGroups = cdiv(quads, 64);
+  const chBlocks = cdiv(C, 4);
+  splitBatch(prog, `spatial_attention ${label}`, B, [q, k, v, s, a, o], opts, (n, [qs, ks, vs, ss, as, os]) => {
+    prog.dispatch({
+      kernel: 'spatial_attention_scores',
+      uniforms: { B: n, C, N, quads, colGroups: quadGroups, rowBlocks: quads, scale: C ** -0.5, q_off: qs.off, k_off: ks.off, s_off: ss.off },
+      bind: { q: qs.t, k: ks.t, s: ss.t },
+      groups: n * quads * quadGroups,
+      cost: { flops: 2 * n * N * N * C },
+    });
+    prog.dispatch({
+      kernel: 'spatial_attention_softmax',
+      uniforms: { rows: n * N, N, s_off: ss.off, a_off: as.off },
+      bind: { s: ss.t, a: as.t },
+      groups: cdiv(n * N, 64),
+      cost: { bytes: 8 * n * N * N },
+    });
+    prog.dispatch({
+      kernel: 'spatial_attention_out',
+      uniforms: { B: n, C, N, quads, posGroups: quadGroups, chBlocks, v_off: vs.off, a_off: as.off, o_off: os.off },
+      bind: { v: vs.t, a: as.t, o: os.t },
+      groups: n * chBlocks * quadGroups,
+      cost: { flops: 2 * n * C * N * N },
+    });
+  });
+  prog.release(s, a);
+  return o;
+}

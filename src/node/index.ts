@@ -1,0 +1,8 @@
+// The Node entry: the core plus Dawn device discovery, files on disk and image codecs.
+export * from '../core/index.js';
+export { createNodeGpu, CPU_ICDS, type NodeGpuOptions } from './gpu.js';
+export { loadShaders, SHADER_DIR } from './shaders.js';
+export { loadDualToken, openModelFiles, type LoadOptions } from './load.js';
+export { openWeightsFile, openSafetensorsFile } from './files.js';
+export { decodeImage, encodePng } from './decode.js';
+export { convertWeights } from './convert.js';

@@ -1,0 +1,176 @@
+// The browser test page (web/test.html), driven by test/browser.test.ts through
+// window.dualtokenTest. It uses only the published bundle (./dualtoken.js): a model by URL,
+// the golden pixel_values read in the page, encode + decode on the page's WebGPU device.
+import {
+  MemoryReader,
+  imageToRgb,
+  loadDualTokenFromUrl,
+  openSafetensors,
+  preprocessImages,
+  reconToRgb,
+  requestBrowserGpu,
+  toFloat32,
+  type Gpu,
+  type HttpReaderStats,
+  type TensorSource,
+} from '../src/browser/index.js';
+
+export interface EnvReport {
+  webgpu: boolean;
+  secureContext: boolean;
+  cacheApi: boolean;
+  adapter?: string;
+  features?: string[];
+  error?: string;
+}
+
+export interface GoldenRun {
+  adapter: string;
+  download: HttpReaderStats;
+  /** Milliseconds per stage; *_first include pipeline compilation. */
+  ms: Record<string, number>;
+  pixelCodes: number[];
+  semanticCodes: number[];
+  semanticFeatures: number[];
+  embedding: number[];
+  recon: number[];
+  reconShape: number[];
+  /** pixel_values made in the page from the case's input PNGs (browser decode + GPU preprocessing). */
+  pixelValuesFromPng: number[];
+  /** encodeImages() of the decoded PNGs (preprocessing + encode in one submission). */
+  pixelCodesFromPng: number[];
+  semanticCodesFromPng: number[];
+  /** 8-bit reconstruction vs the case's recon_*.png: pixels (channels) that differ, and by how much at most. */
+  recon8: { differing: number; maxDiff: number; total: number; gpuVsCpu: number };
+}
+
+export interface LoadRun {
+  ms: number;
+  download: HttpReaderStats;
+}
+
+let gpuPromise: Promise<Gpu> | undefined;
+const gpu = () => (gpuPromise ??= requestBrowserGpu());
+
+async function env(): Promise<EnvReport> {
+  const r: EnvReport = { webgpu: 'gpu' in navigator && !!navigator.gpu, secureContext: isSecureContext, cacheApi: typeof caches !== 'undefined' };
+  try {
+    const g = await gpu();
+    r.adapter = g.describe();
+    r.features = [...g.device.features].sort();
+  } catch (e) {
+    r.error = (e as Error).message;
+  }
+  return r;
+}
+
+async function openRemote(url: string): Promise<TensorSource> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return openSafetensors(new MemoryReader(await res.arrayBuffer(), url));
+}
+
+async function fetchBlob(url: string): Promise<Blob> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return res.blob();
+}
+
+/** Loads the model at `modelUrl` (a case folder) and runs the case's pixel_values through encode + decode. */
+async function golden(modelUrl: string): Promise<GoldenRun> {
+  const ms: Record<string, number> = {};
+  const t = performance.now.bind(performance);
+  let t0 = t();
+  let download: HttpReaderStats | undefined;
+  const g = await gpu();
+  const model = await loadDualTokenFromUrl(modelUrl, { gpu: g, onDownloadStats: (s) => (download = s) });
+  ms.load = t() - t0;
+  try {
+    const expected = await openRemote(new URL('expected.safetensors', new URL(modelUrl, location.href)).href);
+    const info = expected.info('pixel_values')!;
+    const pv = toFloat32(await expected.read('pixel_values'), info.dtype, 'pixel_values');
+    const B = info.shape[0];
+
+    t0 = t();
+    const enc = await model.encode(pv, B);
+    ms.encode_first = t() - t0;
+    t0 = t();
+    await model.encode(pv, B);
+    ms.encode = t() - t0;
+    t0 = t();
+    const dec = await model.decode(enc.pixelCodes, B);
+    ms.decode_first = t() - t0;
+    t0 = t();
+    await model.decode(enc.pixelCodes, B);
+    ms.decode = t() - t0;
+
+    // The image path: the case's PNGs decoded by the browser, preprocessed on the GPU.
+    const S = model.imageSize;
+    t0 = t();
+    const rgbs = [];
+    for (let b = 0; b < B; b++) rgbs.push(await imageToRgb(await fetchBlob(new URL(`input_${b}.png`, new URL(modelUrl, location.href)).href), { gpu: g }));
+    ms.image_to_rgb = t() - t0;
+    t0 = t();
+    const pre = await preprocessImages(g, rgbs, S);
+    ms.preprocess_first = t() - t0;
+    t0 = t();
+    const fromPng = await model.encodeImages(rgbs);
+    ms.encode_images = t() - t0;
+
+    // 8-bit output vs the official recon PNGs.
+    let differing = 0;
+    let maxDiff = 0;
+    let total = 0;
+    let gpuVsCpu8 = 0;
+    for (let b = 0; b < B; b++) {
+      const ref = await imageToRgb(await fetchBlob(new URL(`recon_${b}.png`, new URL(modelUrl, location.href)).href), { gpu: g });
+      const got = reconToRgb(dec.recon, dec.shape, b);
+      const gpu8 = dec.images[b];
+      for (let i = 0; i < got.data.length; i++) if (gpu8.data[i] !== got.data[i]) gpuVsCpu8++;
+      if (ref.width !== got.width || ref.height !== got.height) throw new Error(`recon_${b}.png is ${ref.width}x${ref.height}, the reconstruction ${got.width}x${got.height}`);
+      for (let i = 0; i < got.data.length; i++) {
+        const d = Math.abs(got.data[i] - ref.data[i]);
+        if (d) differing++;
+        maxDiff = Math.max(maxDiff, d);
+      }
+      total += got.data.length;
+    }
+
+    return {
+      adapter: g.describe(),
+      download: download!,
+      ms,
+      pixelCodes: Array.from(enc.pixelCodes),
+      semanticCodes: Array.from(enc.semanticCodes),
+      semanticFeatures: Array.from(enc.semanticFeatures),
+      embedding: Array.from(enc.embedding),
+      recon: Array.from(dec.recon),
+      reconShape: [...dec.shape],
+      pixelValuesFromPng: Array.from(pre.pixelValues),
+      pixelCodesFromPng: Array.from(fromPng.pixelCodes),
+      semanticCodesFromPng: Array.from(fromPng.semanticCodes),
+      recon8: { differing, maxDiff, total, gpuVsCpu: gpuVsCpu8 },
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Loads the model once more (to see what comes from the cache). */
+async function load(modelUrl: string): Promise<LoadRun> {
+  let download: HttpReaderStats | undefined;
+  const t0 = performance.now();
+  const model = await loadDualTokenFromUrl(modelUrl, { gpu: await gpu(), onDownloadStats: (s) => (download = s) });
+  const ms = performance.now() - t0;
+  model.dispose();
+  return { ms, download: download! };
+}
+
+const api = { env, golden, load };
+declare global {
+  interface Window {
+    dualtokenTest: typeof api;
+  }
+}
+window.dualtokenTest = api;
+document.getElementById('log')!.textContent = 'ready';
