@@ -18,6 +18,17 @@ L_SHORT, L_RECON, L_SEM = 4, 6, 26
 CH, CH_MULT, RES_BLOCKS, ATTN_RES, DEC_IN, LATENT = 128, [1, 1, 4, 4, 8], 2, [24], 1024, 24
 
 
+def sdpa(q, k, v, is_causal=False):
+    """F.scaled_dot_product_attention where torch has it (>= 2.0), else the same math."""
+    if hasattr(F, 'scaled_dot_product_attention'):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=is_causal)
+    s = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    if is_causal:
+        n = s.shape[-1]
+        s = s.masked_fill(torch.ones(n, n, dtype=torch.bool, device=s.device).triu(1), float('-inf'))
+    return s.softmax(-1) @ v
+
+
 def lin(cin, cout, dev):
     return (torch.randn(cout, cin, device=dev) / math.sqrt(cin), torch.randn(cout, device=dev) * 0.05)
 
@@ -34,7 +45,7 @@ def vit_layer(x, w):
     h = ln(x, 1e-6)
     B = x.shape[0]
     q, k, v = (F.linear(h, *w[n]).view(B, -1, HEADS, C // HEADS).transpose(1, 2) for n in ('q', 'k', 'v'))
-    a = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, -1, C)
+    a = sdpa(q, k, v).transpose(1, 2).reshape(B, -1, C)
     x = x + F.linear(a, *w['o'])
     return x + F.linear(gelu(F.linear(ln(x, 1e-6), *w['fc1'])), *w['fc2'])
 
@@ -44,7 +55,7 @@ def attn_projection(x, w, cin, cout):
     B, n, _ = x.shape
     qkv = F.linear(ln(x, 1e-5), w['qkv'][0], w['qkv'][1]).view(B, n, 3, heads, -1).permute(2, 0, 3, 1, 4)
     causal = cin < cout
-    a = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], is_causal=causal)
+    a = sdpa(qkv[0], qkv[1], qkv[2], is_causal=causal)
     a = a.transpose(1, 2).reshape(B, n, -1) if causal else a.mean(dim=1)
     y = F.linear(ln(x, 1e-5), *w['proj']) + F.linear(a, *w['aproj'])
     z = ln(ln(y, 1e-5), 1e-6)
@@ -102,7 +113,7 @@ def attn_block(x, a):
     B, c, h, w = x.shape
     n = gn(x, silu=False)
     q, k, v = (F.conv2d(n, *a[t]).flatten(2).transpose(1, 2) for t in ('q', 'k', 'v'))
-    o = F.scaled_dot_product_attention(q[:, None], k[:, None], v[:, None])[:, 0]
+    o = sdpa(q[:, None], k[:, None], v[:, None])[:, 0]
     return x + F.conv2d(o.transpose(1, 2).reshape(B, c, h, w), *a['o'])
 
 
@@ -158,7 +169,7 @@ def encode(m, px):
     k = F.linear(h, m['head_in'][0][C:2 * C], m['head_in'][1][C:2 * C])
     v = F.linear(h, m['head_in'][0][2 * C:], m['head_in'][1][2 * C:])
     sh = lambda t: t.view(B, -1, HEADS, C // HEADS).transpose(1, 2)
-    r = F.linear(F.scaled_dot_product_attention(sh(q), sh(k), sh(v)).transpose(1, 2).reshape(B, 1, C), *m['head_out'])
+    r = F.linear(sdpa(sh(q), sh(k), sh(v)).transpose(1, 2).reshape(B, 1, C), *m['head_out'])
     pooled = r + F.linear(gelu(F.linear(ln(r, 1e-6), *m['head_fc1'])), *m['head_fc2'])
     return code_pix, code_sem, x, pooled[:, 0]
 
@@ -191,13 +202,13 @@ def timed(fn, reps, sync):
 
 
 def main():
+    global LAYERS, L_SEM, L_RECON, L_SHORT
     ap = argparse.ArgumentParser()
     ap.add_argument('--batch', default='1,4')
     ap.add_argument('--reps', type=int, default=5)
     ap.add_argument('--json')
     ap.add_argument('--layers', type=int, default=LAYERS, help='fewer ViT layers for a smoke run')
     a = ap.parse_args()
-    global LAYERS, L_SEM, L_RECON, L_SHORT
     if a.layers != LAYERS:
         LAYERS, L_SHORT, L_RECON, L_SEM = a.layers, 1, 1, a.layers
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'

@@ -33,6 +33,8 @@ const SPAN_BYTES = 8 * 1024 * 1024;
 interface Span {
   start: number;
   end: number; // exclusive
+  /** Fetched once already (its bytes are in the cache, unless caching is off). */
+  fetched?: boolean;
 }
 const RETRIES = 2;
 
@@ -95,9 +97,10 @@ async function httpError(url: string, res: Response, what: string): Promise<Erro
 
 export class HttpReader implements ByteReader {
   readonly stats: HttpReaderStats = { requests: 0, networkBytes: 0, cacheHits: 0, cacheBytes: 0 };
-  private readonly pending = new Set<Promise<void>>();
-  /** Planned spans, sorted by start; the last one fetched is kept in `spanBytes`. */
-  private spans: Span[] = [];
+  /** Cache puts still running, by key. */
+  private readonly pending = new Map<string, Promise<void>>();
+  /** Planned ranges (by offset) -> the span fetched for them; the last span fetched is kept in `spanBytes`. */
+  private spans = new Map<number, Span>();
   private spanBytes?: { span: Span; bytes: Uint8Array };
   /** The last read, kept for an immediate repeat (the safetensors header is read twice: plan, then parse). */
   private last?: { offset: number; bytes: Uint8Array };
@@ -195,8 +198,11 @@ export class HttpReader implements ByteReader {
     if (this.last && this.last.offset === offset && this.last.bytes.length === length) return this.last.bytes;
     const span = this.spanOf(offset, length);
     let out: Uint8Array;
-    if (span) {
-      if (this.spanBytes?.span !== span) this.spanBytes = { span, bytes: await this.readRange(span.start, span.end - span.start) };
+    if (span && this.spanBytes?.span === span) out = this.spanBytes.bytes.subarray(offset - span.start, offset - span.start + length);
+    else if (span && span.fetched) out = (await this.sliceOfCachedSpan(span, offset, length)) ?? (await this.readRange(offset, length));
+    else if (span) {
+      this.spanBytes = { span, bytes: await this.readRange(span.start, span.end - span.start) };
+      span.fetched = true;
       out = this.spanBytes.bytes.subarray(offset - span.start, offset - span.start + length);
     } else if (length <= CHUNK_BYTES) out = await this.readRange(offset, length);
     else {
@@ -208,36 +214,66 @@ export class HttpReader implements ByteReader {
   }
 
   /**
-   * Announces the byte ranges that will be read (the tensors a model uses). Planned ranges that
-   * lie close together are then fetched and cached together, as spans of up to 8 MiB, instead of
-   * one request per tensor: far fewer round trips, and nothing far from a planned range (an
-   * unused text tower) is downloaded. Reads outside the plan work as before. The plan must be the
-   * same on every load for the cache to be hit (it is: the same model uses the same tensors).
+   * Announces the byte ranges that will be read, IN THE ORDER they will be read (the tensors a
+   * model uses). Ranges that follow each other both in that order and in the file (gaps under
+   * 64 KiB) are then fetched and cached together, as spans of up to 8 MiB, instead of one request
+   * per tensor: far fewer round trips, and nothing far from a planned range (an unused text tower)
+   * is downloaded. Because a span is consumed by consecutive reads, only the current span is
+   * held in memory. Reads outside the plan work as before. The plan must be the same on every
+   * load for the cache to be hit (it is: the same model reads the same tensors in the same order).
    */
   plan(ranges: { offset: number; length: number }[]): void {
-    const sorted = ranges.filter((r) => r.length > 0 && r.length <= SPAN_BYTES && r.offset >= 0 && r.offset + r.length <= this.size).sort((a, b) => a.offset - b.offset);
-    const spans: Span[] = [];
-    for (const r of sorted) {
-      const cur = spans[spans.length - 1];
-      const end = r.offset + r.length;
-      if (cur && r.offset - cur.end <= SPAN_GAP && Math.max(cur.end, end) - cur.start <= SPAN_BYTES) cur.end = Math.max(cur.end, end);
-      else spans.push({ start: r.offset, end });
-    }
-    this.spans = spans;
+    this.spans = new Map();
     this.spanBytes = undefined;
+    let cur: Span | undefined;
+    for (const r of ranges) {
+      if (!(r.length > 0 && r.length <= SPAN_BYTES && r.offset >= 0 && r.offset + r.length <= this.size) || this.spans.has(r.offset)) continue;
+      const end = r.offset + r.length;
+      if (cur && r.offset >= cur.end && r.offset - cur.end <= SPAN_GAP && end - cur.start <= SPAN_BYTES) cur.end = end;
+      else cur = { start: r.offset, end };
+      this.spans.set(r.offset, cur);
+    }
+  }
+
+  /**
+   * A planned range read again after its span was let go (a model re-reading one tensor): streamed
+   * out of the span's cache entry, holding only the range. undefined when the entry is not there.
+   */
+  private async sliceOfCachedSpan(span: Span, offset: number, length: number): Promise<Uint8Array | undefined> {
+    if (!this.cache) return undefined;
+    const key = rangeKey(this.label, this.version, span.start, span.end - span.start);
+    try {
+      await this.pending.get(key);
+      const res = await this.cache.match(key);
+      if (!res?.body) return undefined;
+      const out = new Uint8Array(length);
+      const reader = res.body.getReader();
+      let pos = span.start; // file offset of the next chunk's first byte
+      let got = 0;
+      while (got < length) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        const from = Math.max(offset, pos);
+        const to = Math.min(offset + length, pos + value.length);
+        if (to > from) {
+          out.set(value.subarray(from - pos, to - pos), from - offset);
+          got += to - from;
+        }
+        pos += value.length;
+      }
+      await reader.cancel();
+      if (got !== length) return undefined;
+      this.stats.cacheHits++;
+      this.stats.cacheBytes += length;
+      return out;
+    } catch {
+      return undefined;
+    }
   }
 
   private spanOf(offset: number, length: number): Span | undefined {
-    let lo = 0;
-    let hi = this.spans.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const s = this.spans[mid];
-      if (offset < s.start) hi = mid - 1;
-      else if (offset >= s.end) lo = mid + 1;
-      else return offset + length <= s.end ? s : undefined;
-    }
-    return undefined;
+    const s = this.spans.get(offset);
+    return s && offset + length <= s.end ? s : undefined;
   }
 
   /** Removes this file's entries from the cache. */
@@ -248,6 +284,8 @@ export class HttpReader implements ByteReader {
   private async readRange(offset: number, length: number): Promise<Uint8Array> {
     if (this.cache) {
       try {
+        // A range read again while its own put is still running (a span re-read for one tensor) waits for it.
+        await this.pending.get(rangeKey(this.label, this.version, offset, length));
         const hit = await cachedRange(this.cache, this.label, this.version, offset, length);
         if (hit) {
           this.stats.cacheHits++;
@@ -272,14 +310,12 @@ export class HttpReader implements ByteReader {
     this.stats.networkBytes += bytes.length;
     if (this.cache) {
       // Stored in the background (a put is a disk write); close() waits for all of them.
+      const key = rangeKey(this.label, this.version, offset, length);
       const put = this.cache
-        .put(
-          keyUrl(this.label, `${this.version}:${offset}-${offset + length - 1}`),
-          new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(length) } }),
-        )
+        .put(key, new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(length) } }))
         .catch((e: unknown) => this.disableCache(e))
-        .finally(() => this.pending.delete(put));
-      this.pending.add(put);
+        .finally(() => this.pending.delete(key));
+      this.pending.set(key, put);
     }
     return bytes;
   }
@@ -288,7 +324,7 @@ export class HttpReader implements ByteReader {
   async close(): Promise<void> {
     this.spanBytes = undefined;
     this.last = undefined;
-    while (this.pending.size) await Promise.all([...this.pending]);
+    while (this.pending.size) await Promise.all([...this.pending.values()]);
   }
 
   private disableCache(e: unknown): void {
@@ -309,8 +345,12 @@ async function readMeta(cache: Cache, key: string): Promise<Meta | undefined> {
   }
 }
 
+function rangeKey(url: string, version: string, offset: number, length: number): string {
+  return keyUrl(url, `${version}:${offset}-${offset + length - 1}`);
+}
+
 async function cachedRange(cache: Cache, url: string, version: string, offset: number, length: number): Promise<Uint8Array | undefined> {
-  const key = keyUrl(url, `${version}:${offset}-${offset + length - 1}`);
+  const key = rangeKey(url, version, offset, length);
   const res = await cache.match(key);
   if (!res) return undefined;
   const bytes = new Uint8Array(await res.arrayBuffer());

@@ -21,8 +21,9 @@ export interface UrlModelFiles {
   /** One reader per weights file (shards): their download / cache counters. */
   readers: HttpReader[];
   /**
-   * Announces which tensors will be read, so that neighbouring ones are fetched in one request
-   * (HttpReader.plan). Safetensors files only; a no-op for PyTorch checkpoints.
+   * Announces which tensors will be read, in the order they will be read, so that neighbouring
+   * ones are fetched in one request (HttpReader.plan). Safetensors files only; a no-op for
+   * PyTorch checkpoints.
    */
   plan(names: Iterable<string>): void;
 }
@@ -147,8 +148,15 @@ export async function openModelUrl(url: string, opts: ModelUrlOptions = {}): Pro
     }
   }
   const plan = (names: Iterable<string>) => {
-    const wanted = new Set(names);
-    for (const [reader, layout] of layouts) reader.plan([...layout].filter(([n]) => wanted.has(n)).map(([, r]) => r));
+    // Each reader gets its tensors' ranges in the order the names will be read.
+    const ranges = new Map<HttpReader, { offset: number; length: number }[]>([...layouts.keys()].map((r) => [r, []]));
+    for (const name of names) {
+      for (const [reader, layout] of layouts) {
+        const r = layout.get(name);
+        if (r) ranges.get(reader)!.push(r);
+      }
+    }
+    for (const [reader, list] of ranges) reader.plan(list);
   };
   return { config, source, weightsUrl, readers, plan };
 }

@@ -7,7 +7,9 @@
 // below the range (the kernels take the remaining element offset as a uniform). One batch item
 // over the limit is refused with an error naming the tensor.
 import type { Program } from './program.js';
+import { packedWeight } from './ops.js';
 import { Tensor, shapeStr } from './tensor.js';
+import { pickWorkgroup, shapeClass, subgroupsOf8, variantsOf } from './variants.js';
 
 const cdiv = (a: number, b: number) => Math.ceil(a / b);
 
@@ -68,7 +70,11 @@ export interface Conv2dOptions extends SplitOptions {
   label?: string;
 }
 
-/** torch.nn.Conv2d(k x k, stride 1, padding k/2) with bias, + residual.  x [B,Cin,H,W], w [Cout,Cin,k,k] (k = 1 or 3) -> [B,Cout,H,W] */
+/**
+ * torch.nn.Conv2d(k x k, stride 1, padding k/2) with bias, + residual.  x [B,Cin,H,W], w [Cout,Cin,k,k] (k = 1 or 3) -> [B,Cout,H,W]
+ * The kernel is the variant chosen for this adapter (variants.ts); gemm_sg reads the weight as a
+ * transposed [Cin*k*k, Cout] matrix, packed once per weight on first use (ops.packedWeight).
+ */
 export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: Conv2dOptions = {}): Tensor {
   const label = opts.label ?? w.label;
   const [B, Cin, H, W] = nchw(x, `conv2d ${label}`);
@@ -79,6 +85,28 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
   const residual = opts.residual;
   if (residual) expect(sameShape(residual.shape, outShape), () => `conv2d ${label}: residual ${shapeStr(residual.shape)} for output ${shapeStr(outShape)}`);
   const y = prog.alloc(outShape, label);
+  const cost = (n: number) => ({ flops: 2 * n * Cout * H * W * Cin * K * K, bytes: 4 * (w.numel + n * (Cin + Cout * (residual ? 2 : 1)) * H * W) });
+  let variant = variantsOf(prog.kernels).choose('conv2d', shapeClass('conv2d', { K }));
+  if (variant === 'gemm_sg' && !subgroupsOf8(prog.gpu)) variant = 'direct';
+  if (variant === 'gemm_sg') {
+    const wt = packedWeight(prog, w, Cout, Cin * K * K); // [Cin*K*K, Cop]
+    const Cop4 = cdiv(Cout, 4);
+    const WORKGROUP = pickWorkgroup(prog.gpu, Cop4);
+    const groupsN = cdiv(Cop4, WORKGROUP);
+    const runsX = cdiv(W, 16);
+    splitBatch(prog, `conv2d ${label}`, B, residual ? [x, y, residual] : [x, y], opts, (n, [xs, ys, rs]) => {
+      prog.dispatch({
+        kernel: 'conv2d_gemm_sg',
+        defines: { WORKGROUP },
+        constants: { KSIZE: K, HAS_RESIDUAL: residual ? 1 : 0 },
+        uniforms: { B: n, Cin, Cout, H, W, Cop4, groupsN, runsX, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
+        bind: { x: xs.t, wt, bias, residual: rs?.t ?? w, y: ys.t },
+        groups: n * H * runsX * groupsN,
+        cost: cost(n),
+      });
+    });
+    return y;
+  }
   const quadsX = cdiv(W, 4);
   const pixGroups = cdiv(H * quadsX, 64);
   const coBlocks = cdiv(Cout, 4);
@@ -89,7 +117,7 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
       uniforms: { B: n, Cin, Cout, H, W, quadsX, pixGroups, coBlocks, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
       bind: { x: xs.t, w, bias, residual: rs?.t ?? w, y: ys.t },
       groups: n * coBlocks * pixGroups,
-      cost: { flops: 2 * n * Cout * H * W * Cin * K * K, bytes: 4 * (w.numel + n * (Cin + Cout * (residual ? 2 : 1)) * H * W) },
+      cost: cost(n),
     });
   });
   return y;
@@ -105,7 +133,10 @@ export interface GroupNormOptions extends SplitOptions {
 /** Values per groupnorm_stats invocation: enough chunks for parallelism, few enough to merge quickly. */
 const GN_CHUNK = 512;
 
-/** torch.nn.GroupNorm(groups, C, eps, affine) [+ F.silu].  x [B,C,H,W] -> [B,C,H,W] */
+/**
+ * torch.nn.GroupNorm(groups, C, eps, affine) [+ F.silu].  x [B,C,H,W] -> [B,C,H,W]
+ * Variants (variants.ts): chunked (any size), vec4 (H*W a multiple of 4, else the call uses chunked).
+ */
 export function groupNorm(prog: Program, x: Tensor, gamma: Tensor, beta: Tensor, eps: number, opts: GroupNormOptions = {}): Tensor {
   const label = opts.label ?? gamma.label;
   const [B, C, H, W] = nchw(x, `group_norm ${label}`);
@@ -118,10 +149,13 @@ export function groupNorm(prog: Program, x: Tensor, gamma: Tensor, beta: Tensor,
   const partials = prog.alloc([B * G, chunks, 2], `${label}.partials`);
   const stats = prog.alloc([B * G, 2], `${label}.stats`);
   const y = prog.alloc(x.shape, label);
+  let variant = variantsOf(prog.kernels).choose('group_norm', shapeClass('group_norm', {}));
+  if (variant === 'vec4' && (HW % 4 !== 0 || x.offset % 16 !== 0)) variant = 'chunked'; // rows and batch slices must start on vec4 boundaries
   const quads = cdiv(HW, 4);
+  const blocks = cdiv(quads, 4);
   splitBatch(prog, `group_norm ${label}`, B, [x, partials, stats, y], opts, (n, [xs, ps, ss, ys]) => {
     prog.dispatch({
-      kernel: 'groupnorm_stats',
+      kernel: variant === 'vec4' ? 'groupnorm_stats_vec4' : 'groupnorm_stats',
       uniforms: { B: n, G, S, chunk: GN_CHUNK, chunks, x_off: xs.off, part_off: ps.off },
       bind: { x: xs.t, partials: ps.t },
       groups: cdiv(n * G * chunks, 64),
@@ -134,14 +168,25 @@ export function groupNorm(prog: Program, x: Tensor, gamma: Tensor, beta: Tensor,
       groups: cdiv(n * G, 64),
       cost: { bytes: 4 * n * G * (2 * chunks + 2) },
     });
-    prog.dispatch({
-      kernel: 'groupnorm',
-      constants: { SILU: opts.silu ? 1 : 0 },
-      uniforms: { B: n, C, G, HW, quads, x_off: xs.off, stats_off: ss.off, y_off: ys.off },
-      bind: { x: xs.t, stats: ss.t, gamma, beta, y: ys.t },
-      groups: cdiv(n * C * quads, 64),
-      cost: { bytes: 8 * n * C * HW },
-    });
+    if (variant === 'vec4') {
+      prog.dispatch({
+        kernel: 'groupnorm_vec4',
+        constants: { SILU: opts.silu ? 1 : 0 },
+        uniforms: { B: n, C, G, HW4: quads, blocks, x_off: xs.off, stats_off: ss.off, y_off: ys.off },
+        bind: { x: xs.t, stats: ss.t, gamma, beta, y: ys.t },
+        groups: cdiv(n * C * blocks, 64),
+        cost: { bytes: 8 * n * C * HW },
+      });
+    } else {
+      prog.dispatch({
+        kernel: 'groupnorm',
+        constants: { SILU: opts.silu ? 1 : 0 },
+        uniforms: { B: n, C, G, HW, quads, x_off: xs.off, stats_off: ss.off, y_off: ys.off },
+        bind: { x: xs.t, stats: ss.t, gamma, beta, y: ys.t },
+        groups: cdiv(n * C * quads, 64),
+        cost: { bytes: 8 * n * C * HW },
+      });
+    }
   });
   prog.release(partials, stats);
   return y;

@@ -2,6 +2,7 @@
 // records the dispatch. Shapes in comments are the tensors' logical shapes.
 import type { Program } from './program.js';
 import { Tensor, shapeStr } from './tensor.js';
+import { pickWorkgroup, shapeClass, subgroupsOf8, variantsOf } from './variants.js';
 
 const cdiv = (a: number, b: number) => Math.ceil(a / b);
 
@@ -20,7 +21,16 @@ export interface LinearOptions {
   label?: string;
 }
 
-/** y = act(x @ w^T + bias) + residual.  x [..., K], w [N, K] -> y [..., N]   (torch.nn.Linear) */
+/** Rows per workgroup of the linear_kn* kernels: 16 (best on lavapipe), fewer for short inputs. */
+function knRows(M: number): number {
+  return Math.min(16, 2 ** Math.ceil(Math.log2(Math.max(1, M))));
+}
+
+/**
+ * y = act(x @ w^T + bias) + residual.  x [..., K], w [N, K] -> y [..., N]   (torch.nn.Linear)
+ * The kernel is the variant chosen for this adapter (variants.ts); the kn variants read the weight
+ * transposed, packed once per weight on first use (packedWeight) and kept with it.
+ */
 export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions = {}): Tensor {
   const K = lastDim(x);
   const N = w.shape[0];
@@ -31,16 +41,120 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
   if (opts.bias) expect(opts.bias.numel === N, () => `linear ${w.label}: bias ${shapeStr(opts.bias!.shape)} for ${N} outputs`);
   if (opts.residual) expect(opts.residual.numel === M * N, () => `linear ${w.label}: residual ${shapeStr(opts.residual!.shape)} for output ${shapeStr(outShape)}`);
   const y = prog.alloc(outShape, opts.label ?? w.label);
-  const tilesN = cdiv(N, 4);
-  prog.dispatch({
-    kernel: 'linear',
-    constants: { HAS_BIAS: opts.bias ? 1 : 0, HAS_RESIDUAL: opts.residual ? 1 : 0, ACT: opts.act === 'gelu_tanh' ? 1 : 0 },
-    uniforms: { M, N, K, tilesN },
-    bind: { x, w, bias: opts.bias ?? w, residual: opts.residual ?? w, y },
-    groups: cdiv(cdiv(M, 4) * tilesN, 64),
-    cost: { flops: 2 * M * N * K, bytes: 4 * (M * K + N * K + M * N * (opts.residual ? 2 : 1)) },
-  });
+  const constants = { HAS_BIAS: opts.bias ? 1 : 0, HAS_RESIDUAL: opts.residual ? 1 : 0, ACT: opts.act === 'gelu_tanh' ? 1 : 0 };
+  const bind = { x, bias: opts.bias ?? w, residual: opts.residual ?? w, y };
+  const cost = { flops: 2 * M * N * K, bytes: 4 * (M * K + N * K + M * N * (opts.residual ? 2 : 1)) };
+  let variant = variantsOf(prog.kernels).choose('linear', shapeClass('linear', { M }));
+  if ((variant === 'kn' || variant === 'kn_sg') && K % 4 !== 0) variant = 'tiled'; // x is read as vec4 rows
+  if (variant === 'kn' || variant === 'kn_sg') {
+    const wt = packedWeight(prog, w, N, K);
+    const ROWS = knRows(M);
+    const Np4 = cdiv(N, 4);
+    const WORKGROUP = variant === 'kn' ? 64 : pickWorkgroup(prog.gpu, Np4);
+    const groupsN = cdiv(Np4, WORKGROUP);
+    prog.dispatch({
+      kernel: variant === 'kn' ? 'linear_kn' : 'linear_kn_sg',
+      defines: variant === 'kn' ? { ROWS } : { ROWS, WORKGROUP },
+      constants,
+      uniforms: { M, N, K4: K / 4, Np4, groupsN },
+      bind: { ...bind, wt },
+      groups: groupsN * cdiv(M, ROWS),
+      cost,
+    });
+  } else if (variant === 'rows') {
+    const ROWS = 8;
+    const groupsN = cdiv(N, 256);
+    prog.dispatch({ kernel: 'linear_rows', defines: { ROWS }, constants, uniforms: { M, N, K, groupsN }, bind: { ...bind, w }, groups: groupsN * cdiv(M, ROWS), cost });
+  } else {
+    const tilesN = cdiv(N, 4);
+    prog.dispatch({ kernel: 'linear', constants, uniforms: { M, N, K, tilesN }, bind: { ...bind, w }, groups: cdiv(cdiv(M, 4) * tilesN, 64), cost });
+  }
   return y;
+}
+
+/** Packed copies of weights by source buffer: layout key -> tensor. */
+const packed = new WeakMap<GPUBuffer, Map<string, Tensor>>();
+
+/**
+ * The weight w [N, K] (or a conv weight [N, Cin, k, k]) transposed to [K, Np], Np = ceil(N/4)*4
+ * zero-padded columns, as the linear_kn* and conv2d gemm kernels read it. Made once per weight
+ * buffer, by a dispatch submitted right away (queue order puts it before any program that reads
+ * it); freed by releasePacked (Weights.destroy calls it).
+ */
+export function packedWeight(prog: Program, w: Tensor, N: number, K: number): Tensor {
+  const key = `kn|${w.offset}|${N}x${K}`;
+  let byLayout = packed.get(w.buffer);
+  const hit = byLayout?.get(key);
+  if (hit) return hit;
+  const Np4 = cdiv(N, 4);
+  const gpu = prog.gpu;
+  const buffer = gpu.device.createBuffer({
+    label: `${w.label} [K,N] packed`,
+    size: Math.max(16, K * Np4 * 16),
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+  });
+  const wt = new Tensor(buffer, [K, Np4 * 4], 'f32', 0, `${w.label} [K,N]`);
+  wt.pinned = true;
+  runOnce(prog, 'linear_pack', { N, K, Np4 }, { w, wt }, cdiv(K * Np4, 64));
+  if (!byLayout) packed.set(w.buffer, (byLayout = new Map()));
+  byLayout.set(key, wt);
+  return wt;
+}
+
+/** Frees the packed copies made of a weight buffer. */
+export function releasePacked(buffer: GPUBuffer): void {
+  for (const t of packed.get(buffer)?.values() ?? []) t.buffer.destroy();
+  packed.delete(buffer);
+}
+
+/**
+ * Records and submits one dispatch now, outside any program (one-time weight preparation while a
+ * program is being recorded, which cannot wait for asynchronous pipeline creation). Errors surface
+ * as the device's uncaptured errors, which Gpu.check() throws at the next run.
+ */
+function runOnce(prog: Program, kernel: string, uniforms: Record<string, number>, bind: Record<string, Tensor>, groups: number): void {
+  const gpu = prog.gpu;
+  const { device } = gpu;
+  const info = prog.kernels.info(kernel);
+  const u = info.uniform!;
+  const data = new DataView(new ArrayBuffer(Math.ceil(u.size / 16) * 16));
+  for (const m of u.members) {
+    const v = uniforms[m.name];
+    expect(v !== undefined, () => `kernel '${kernel}': uniform member '${m.name}' needs a value`);
+    if (m.type === 'f32') data.setFloat32(m.offset, v, true);
+    else if (m.type === 'i32') data.setInt32(m.offset, v, true);
+    else data.setUint32(m.offset, v, true);
+  }
+  const ubo = device.createBuffer({ label: `${kernel} uniforms`, size: data.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(ubo, 0, data.buffer);
+  const layout = device.createBindGroupLayout({
+    label: kernel,
+    entries: info.bindings.map((b) => ({ binding: b.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: b.kind } })),
+  });
+  const pipeline = device.createComputePipeline({
+    label: kernel,
+    layout: device.createPipelineLayout({ label: kernel, bindGroupLayouts: [layout] }),
+    compute: { module: device.createShaderModule({ label: kernel, code: info.code }), entryPoint: info.entryPoint },
+  });
+  const bindGroup = device.createBindGroup({
+    label: kernel,
+    layout,
+    entries: info.bindings.map((b) => {
+      if (b.kind === 'uniform') return { binding: b.binding, resource: { buffer: ubo } };
+      const t = bind[b.name];
+      expect(t !== undefined, () => `kernel '${kernel}': binding '${b.name}' was not given`);
+      return { binding: b.binding, resource: { buffer: t.buffer, offset: t.offset, size: t.byteLength } };
+    }),
+  });
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+  const encoder = device.createCommandEncoder({ label: kernel });
+  const pass = encoder.beginComputePass({ label: kernel });
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(Math.min(groups, max), Math.ceil(groups / max));
+  pass.end();
+  device.queue.submit([encoder.finish()]);
+  ubo.destroy(); // freed once the submitted work is done
 }
 
 /** torch.nn.LayerNorm over the last dim.  x [..., C] -> [..., C] */
@@ -90,23 +204,33 @@ export interface AttentionArgs {
   label?: string;
 }
 
-/** softmax(q k^T * scale) v per batch item and head -> [B, Lq, H*D] (heads concatenated). */
+/**
+ * softmax(q k^T * scale) v per batch item and head -> [B, Lq, H*D] (heads concatenated).
+ * The kernel is the variant chosen for this adapter (variants.ts); sg needs vec4-aligned views
+ * (D, offsets and strides multiples of 4) and at least 8 queries, else the call uses lane.
+ */
 export function attention(prog: Program, a: AttentionArgs): Tensor {
   const o = prog.alloc([a.B, a.Lq, a.H * a.D], a.label ?? 'attention');
   const ov = heads(o);
+  const views = [a.q, a.k, a.v];
+  let variant = variantsOf(prog.kernels).choose('attention', shapeClass('attention', { Lq: a.Lq }));
+  const aligned = a.D % 4 === 0 && views.every((t) => t.off % 4 === 0 && t.bs % 4 === 0 && t.rs % 4 === 0 && t.t.offset % 16 === 0);
+  if (variant === 'sg' && !(aligned && a.Lq >= 8 && subgroupsOf8(prog.gpu))) variant = 'lane';
+  const qGroups = cdiv(a.Lq, 64);
   prog.dispatch({
-    kernel: 'attention',
+    kernel: variant === 'sg' ? 'attention_sg' : 'attention',
     defines: { HEAD_DIM: a.D },
     constants: { CAUSAL: a.causal ? 1 : 0 },
     uniforms: {
       B: a.B, H: a.H, Lq: a.Lq, Lk: a.Lk, scale: a.scale ?? 1 / Math.sqrt(a.D),
+      ...(variant === 'sg' ? { qGroups } : {}),
       q_off: a.q.off, q_bs: a.q.bs, q_rs: a.q.rs,
       k_off: a.k.off, k_bs: a.k.bs, k_rs: a.k.rs,
       v_off: a.v.off, v_bs: a.v.bs, v_rs: a.v.rs,
       o_off: ov.off, o_bs: ov.bs, o_rs: ov.rs,
     },
     bind: { q: a.q.t, k: a.k.t, v: a.v.t, o },
-    groups: cdiv(a.B * a.H * a.Lq, 64),
+    groups: variant === 'sg' ? a.B * a.H * qGroups : cdiv(a.B * a.H * a.Lq, 64),
     // Causal attention does about half the work; counted as full (the conventional figure).
     cost: { flops: 4 * a.B * a.H * a.Lq * a.Lk * a.D },
   });

@@ -51,8 +51,8 @@ export interface RqSearchResult {
   residual: Tensor;
 }
 
-/** Tokens per workgroup of rq_search: 8 invocations x 8 tokens each. */
-const RQ_TOKENS_PER_GROUP = 64;
+/** Tokens per workgroup of rq_search: 8 invocations x TB = 4 tokens each. */
+const RQ_TOKENS_PER_GROUP = 32;
 
 /**
  * Residual quantization with one codebook shared by all D depths (RQBottleneck.quantize).

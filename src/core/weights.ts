@@ -2,6 +2,7 @@
 // one at a time (host memory stays near the size of the largest tensor), widened to f32.
 import { toFloat32 } from './dtype.js';
 import type { Gpu } from './gpu.js';
+import { releasePacked } from './ops.js';
 import { Tensor, shapeStr } from './tensor.js';
 import type { TensorSource } from './tensor-source.js';
 
@@ -40,7 +41,11 @@ export class Weights {
     if (data.byteLength > limit) {
       throw new Error(`${this.source.label}: tensor '${name}' ${shapeStr(shape)} is ${data.byteLength} bytes, over the adapter's maxStorageBufferBindingSize ${limit}`);
     }
-    this.tensors.get(name)?.buffer.destroy();
+    const old = this.tensors.get(name);
+    if (old) {
+      releasePacked(old.buffer);
+      old.buffer.destroy();
+    }
     const buffer = this.gpu.device.createBuffer({
       label: name,
       size: Math.max(16, Math.ceil(data.byteLength / 16) * 16),
@@ -95,8 +100,12 @@ export class Weights {
     return s;
   }
 
+  /** Frees every weight and the packed layouts the ops made of them (ops.packedWeight). */
   destroy(): void {
-    for (const t of this.tensors.values()) t.buffer.destroy();
+    for (const t of this.tensors.values()) {
+      releasePacked(t.buffer);
+      t.buffer.destroy();
+    }
     this.tensors.clear();
   }
 }

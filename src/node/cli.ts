@@ -6,6 +6,7 @@ import { basename, extname, join } from 'node:path';
 import { MemoryReader } from '../core/bytes.js';
 import { toFloat32, toInt32 } from '../core/dtype.js';
 import { encodeSafetensors, openSafetensors } from '../core/safetensors.js';
+import type { RgbImage } from '../core/image.js';
 import type { DualToken, EncodeResult } from '../model/dualtoken.js';
 import { formatTable, summarize } from '../core/profile.js';
 import type { Program } from '../core/program.js';
@@ -16,6 +17,7 @@ import { encodePng } from './decode.js';
 import { demoCommand } from './demo.js';
 import { infoCommand } from './info.js';
 import { readImages, writeFile } from './io.js';
+import { Progress } from './progress.js';
 import { loadDualToken } from './load.js';
 
 const USAGE = `usage:
@@ -26,10 +28,10 @@ const USAGE = `usage:
   dualtoken convert IN.pt|IN.safetensors|IN.index.json --out OUT.safetensors [--dtype f32|f16|bf16] [--drop-text-tower] [--drop-ema]
   dualtoken demo [--out DIR]
   dualtoken bench [--preset siglip_384_rvq8 | --model DIR] [--batch 1,2] [--reps 2] [--json FILE] [--profile]
-options: --adapter auto|cpu|ICD.json (WebGPU adapter), --quiet (no progress),
+options: --adapter auto|cpu|ICD.json (WebGPU adapter), --quiet (no progress), --batch-size N (images per GPU batch, 4),
   --profile (encode/decode/reconstruct/bench: a per-kernel GPU time table on stderr)`;
 
-const VALUE_FLAGS = ['model', 'pixel-values', 'out', 'adapter', 'format', 'dtype', 'preset', 'batch', 'reps', 'json'];
+const VALUE_FLAGS = ['model', 'pixel-values', 'out', 'adapter', 'format', 'dtype', 'preset', 'batch', 'batch-size', 'reps', 'json'];
 const SWITCHES = ['quiet', 'help', 'drop-text-tower', 'drop-ema', 'profile'];
 
 /** A batch where some inputs failed: the others were written; the exit status is still non-zero. */
@@ -51,7 +53,38 @@ async function maybeProfile(args: ParsedArgs, programs: Program[]): Promise<void
 }
 
 function openModel(args: ParsedArgs): Promise<DualToken> {
-  return loadDualToken(need(args, 'model'), { adapter: args.flags.get('adapter') });
+  const progress = new Progress('loading weights', 0, args.switches.has('quiet'), process.stderr, 'B');
+  return loadDualToken(need(args, 'model'), {
+    adapter: args.flags.get('adapter'),
+    onProgress: (p) => progress.update(p.bytes, `${p.tensors}/${p.totalTensors} tensors`, p.totalBytes),
+  });
+}
+
+/** Encodes images in batches of --batch-size with progress and ETA; results concatenated in order. */
+async function encodeInBatches(model: DualToken, images: RgbImage[], args: ParsedArgs): Promise<EncodeResult> {
+  const size = positiveInt(args.flags.get('batch-size') ?? '4', '--batch-size');
+  const progress = new Progress('encoding', images.length, args.switches.has('quiet'), process.stderr, ' images');
+  const parts: EncodeResult[] = [];
+  for (let i = 0; i < images.length; i += size) {
+    parts.push(await model.encodeImages(images.slice(i, i + size)));
+    progress.update(Math.min(i + size, images.length));
+  }
+  const cat = <T extends Int32Array | Float32Array>(pick: (r: EncodeResult) => T, make: (n: number) => T): T => {
+    const out = make(parts.reduce((s, r) => s + pick(r).length, 0));
+    let at = 0;
+    for (const r of parts) {
+      out.set(pick(r), at);
+      at += pick(r).length;
+    }
+    return out;
+  };
+  return {
+    batch: images.length,
+    pixelCodes: cat((r) => r.pixelCodes, (n) => new Int32Array(n)),
+    semanticCodes: cat((r) => r.semanticCodes, (n) => new Int32Array(n)),
+    semanticFeatures: cat((r) => r.semanticFeatures, (n) => new Float32Array(n)),
+    embedding: cat((r) => r.embedding, (n) => new Float32Array(n)),
+  };
 }
 
 async function readPixelValues(path: string, model: DualToken): Promise<{ data: Float32Array; batch: number }> {
@@ -99,11 +132,11 @@ async function encodeCommand(args: ParsedArgs): Promise<void> {
       const pv = await readPixelValues(pvPath, model);
       r = await model.encode(pv.data, pv.batch);
     } else {
-      r = await model.encodeImages(read!.images);
+      r = await encodeInBatches(model, read!.images, args);
     }
     writeFile(out, codesFile(model, r, read?.names, format === 'json'));
     if (!args.switches.has('quiet')) console.error(`encoded ${r.batch} image(s) -> ${out}`);
-    await maybeProfile(args, [model.encoderProgram(r.batch)]);
+    await maybeProfile(args, [model.encoderProgram(Math.min(r.batch, positiveInt(args.flags.get('batch-size') ?? '4', '--batch-size')))]);
   } finally {
     model.dispose();
   }
@@ -175,14 +208,19 @@ async function reconstructCommand(args: ParsedArgs): Promise<void> {
   if (!read.images.length) throw new Error(`no image could be read (${read.failures.length} failed)`);
   const model = await openModel(args);
   try {
-    const codes = await model.encodeImages(read.images);
-    const r = await model.decode(codes.pixelCodes, codes.batch);
-    read.names.forEach((name, i) => {
-      const path = many ? join(out, `${basename(name, extname(name))}.png`) : out;
-      writeFile(path, encodePng(r.images[i]));
-      if (!args.switches.has('quiet')) console.error(`${name} -> ${path}`);
-    });
-    await maybeProfile(args, [model.encoderProgram(codes.batch), model.decoderProgram(codes.batch)]);
+    const size = positiveInt(args.flags.get('batch-size') ?? '4', '--batch-size');
+    const progress = new Progress('reconstructing', read.images.length, args.switches.has('quiet') || !many, process.stderr, ' images');
+    for (let i = 0; i < read.images.length; i += size) {
+      const codes = await model.encodeImages(read.images.slice(i, i + size));
+      const r = await model.decode(codes.pixelCodes, codes.batch);
+      read.names.slice(i, i + size).forEach((name, j) => {
+        const path = many ? join(out, `${basename(name, extname(name))}.png`) : out;
+        writeFile(path, encodePng(r.images[j]));
+        if (!many && !args.switches.has('quiet')) console.error(`${name} -> ${path}`);
+      });
+      progress.update(Math.min(i + size, read.images.length));
+    }
+    await maybeProfile(args, [model.encoderProgram(Math.min(size, read.images.length)), model.decoderProgram(Math.min(size, read.images.length))]);
   } finally {
     model.dispose();
   }

@@ -28,9 +28,9 @@ export async function demoCommand(outDir: string, quiet: boolean, adapter?: stri
   log(`  sizes with seeded random weights), not a trained tokenizer: its codes are real computations,`);
   log(`  but its reconstruction does not resemble the input.`);
   const stages: [string, number][] = [];
-  const progress = new Progress('loading weights', 1, quiet, process.stderr, 'B');
+  const progress = new Progress('loading weights', 0, quiet, process.stderr, 'B');
   const model = await timed(stages, 'load weights', () =>
-    loadDualToken(modelDir, { adapter, onProgress: (p) => progress.update(p.bytes, `${p.tensors}/${p.totalTensors} tensors`) }),
+    loadDualToken(modelDir, { adapter, onProgress: (p) => progress.update(p.bytes, `${p.tensors}/${p.totalTensors} tensors`, p.totalBytes) }),
   );
   try {
     log(`adapter: ${model.gpu.describe()}`);

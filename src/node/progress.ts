@@ -7,13 +7,15 @@ export class Progress {
 
   constructor(
     private readonly what: string,
-    private readonly total: number,
+    /** May be 0 until the first update() that knows it. */
+    private total: number,
     private readonly quiet = false,
     private readonly stream: NodeJS.WriteStream = process.stderr,
     private readonly unit = '',
   ) {}
 
-  update(done: number, detail = ''): void {
+  update(done: number, detail = '', total = this.total): void {
+    this.total = total;
     if (this.quiet || this.total <= 0) return;
     const frac = Math.min(1, done / this.total);
     const elapsed = (performance.now() - this.start) / 1000;

@@ -1,0 +1,373 @@
+// The kernel lab: every variant of each hot op at the released model's sizes, side by side, then
+// the peers (TF.js-WebGPU, onnxruntime-web, onnxruntime-node) on the same shapes in the same run.
+//
+//   npm run bench -- [--quick] [--ops id,id] [--reps N] [--no-peers | --peers-json FILE]
+//                    [--json bench/results/kernels.json] [--dawn-flags '...']
+//
+// Per op and variant: the first run (pipeline compilation and weight packing included) is
+// reported apart; its output is checked against a float64 CPU reference on sampled elements
+// (error over the largest reference value must stay under the variant's tolerance, 1e-4 for f32,
+// or the variant is FAILED and not timed); then steady runs timed with GPU timestamps
+// (Program.profile), taken in turns across the variants, min and median. The adapter's
+// arithmetic ceiling comes from shaders/fma_peak.wgsl (multiply-adds on registers only).
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  attentionCase,
+  conv2dCase,
+  groupNormCase,
+  linearCase,
+  measureVariants,
+  rate,
+  seeded,
+  timeProgram,
+  type OpCase,
+  type VariantResult,
+} from '../src/core/autotune.js';
+import type { Gpu } from '../src/core/gpu.js';
+import { KernelLibrary } from '../src/core/kernels.js';
+import { Program } from '../src/core/program.js';
+import { rqSearch, searchCodebookData } from '../src/core/quant-ops.js';
+import { Tensor } from '../src/core/tensor.js';
+import { VARIANTS, availableVariants, isCpuAdapter, variantsOf, type OpName } from '../src/core/variants.js';
+import { createNodeGpu } from '../src/node/gpu.js';
+import { loadShaders } from '../src/node/shaders.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'); // dist-bench/bench -> repo
+const WEBGPU_PEERS = ['tfjs-webgpu', 'ort-web', 'ort-node'];
+
+interface Options {
+  quick: boolean;
+  ops?: string[];
+  reps: number;
+  peers: boolean;
+  peersJson?: string;
+  json: string;
+  dawnFlags?: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { quick: false, reps: 5, peers: true, json: join(ROOT, 'bench', 'results', 'kernels.json') };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--quick') o.quick = true;
+    else if (a === '--ops') o.ops = v().split(',').filter(Boolean);
+    else if (a === '--reps') o.reps = Number(v());
+    else if (a === '--no-peers') o.peers = false;
+    else if (a === '--peers-json') o.peersJson = v();
+    else if (a === '--json') o.json = resolve(v());
+    else if (a === '--dawn-flags') o.dawnFlags = v();
+    else if (a === '--help' || a === '-h') {
+      console.log(`usage: npm run bench -- [--quick] [--ops ${CASES.map((c) => c.id).join(',')}]
+  [--reps N=5 (3 with --quick)] [--no-peers | --peers-json FILE] [--json FILE] [--dawn-flags 'enable-dawn-features=...']`);
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}`);
+  }
+  if (o.quick && !argv.includes('--reps')) o.reps = 3;
+  if (!(o.reps >= 1)) throw new Error('--reps must be >= 1');
+  return o;
+}
+
+// ---------------------------------------------------------------- the ops
+
+interface BenchCase {
+  /** The peers' op id where they run the same op. */
+  id: string;
+  make: () => OpCase;
+  /** Variants to run (default: every variant of the op the device supports). */
+  variants?: (gpu: Gpu) => string[];
+}
+
+const CASES: BenchCase[] = [
+  { id: 'linear_1152x1152', make: () => linearCase(729, 1152, 1152) },
+  { id: 'linear_1152x4304', make: () => linearCase(729, 1152, 4304, { gelu: true }) },
+  { id: 'attention_16x729x72', make: () => attentionCase(16, 729, 72) },
+  { id: 'conv3x3_512_48x48', make: () => conv2dCase(512, 512, 48, 48, 3) },
+  { id: 'conv3x3_128_192x192', make: () => conv2dCase(128, 128, 192, 192, 3) },
+  { id: 'conv1x1_512_96x96', make: () => conv2dCase(512, 256, 96, 96, 1, { title: 'conv1x1 512->256 @ 96x96' }) },
+  { id: 'groupnorm_silu_512_96x96', make: () => groupNormCase(512, 96, 96) },
+  { id: 'rq_search_729x16384x32_d8', make: () => rqSearchCase(729, 16384, 32, 8), variants: () => ['rq_search'] },
+];
+
+/** The nearest-codeword search of the quantizers (quant-ops.rqSearch): one kernel, no variants. */
+function rqSearchCase(T: number, K: number, E: number, D: number): OpCase {
+  return {
+    op: 'rq_search',
+    title: `rq_search ${T} tokens, ${K}x${E} codebook, depth ${D}`,
+    cls: 'all',
+    unit: 'GFLOP/s',
+    work: 2 * T * D * K * Math.ceil(E / 4) * 4,
+    prepare(gpu) {
+      const x = seeded(T * E, 61, 0.5);
+      const weight = seeded((K + 1) * E, 67, 0.25);
+      const cb = searchCodebookData(weight, [K + 1, E]);
+      const up = (shape: number[], data: Float32Array, label: string) => {
+        const b = gpu.device.createBuffer({ label, size: Math.ceil(data.byteLength / 16) * 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+        gpu.device.queue.writeBuffer(b, 0, data.buffer, data.byteOffset, data.byteLength);
+        const t = new Tensor(b, shape, 'f32', 0, label);
+        t.pinned = true;
+        return t;
+      };
+      const tx = up([T, E], x, 'x');
+      const rows = up([K, cb.width], cb.rows, 'codebook');
+      const normSq = up([K], cb.normSq, 'norms');
+      return {
+        record: (prog) => rqSearch(prog, tx, { rows, normSq }, D).codes,
+        // Codes of sampled tokens against float64 exact distances, following the engine's codes:
+        // the error is how much farther the chosen codeword is than the nearest, over the size of
+        // the distance's terms (near ties at float32 rounding are accepted by the tolerance).
+        check: (out) => {
+          const codes = new Int32Array(out.buffer, out.byteOffset, T * D);
+          let worst = 0;
+          const tokens = [0, T - 1, ...Array.from({ length: 6 }, (_, i) => Math.floor(((i + 1) * T) / 8))];
+          const r = new Float64Array(E);
+          for (const t of tokens) {
+            for (let e = 0; e < E; e++) r[e] = x[t * E + e];
+            for (let d = 0; d < D; d++) {
+              let best = Infinity;
+              let chosen = Infinity;
+              const c = codes[t * D + d];
+              if (!(c >= 0 && c < K)) return { err: Infinity, samples: tokens.length * D };
+              for (let k = 0; k < K; k++) {
+                let s = 0;
+                for (let e = 0; e < E; e++) s += (r[e] - weight[k * E + e]) ** 2;
+                if (s < best) best = s;
+                if (k === c) chosen = s;
+              }
+              let scale = 0;
+              for (let e = 0; e < E; e++) scale += r[e] * r[e] + weight[c * E + e] ** 2;
+              worst = Math.max(worst, (chosen - best) / scale);
+              for (let e = 0; e < E; e++) r[e] -= weight[c * E + e];
+            }
+          }
+          return { err: worst, samples: tokens.length * D };
+        },
+        destroy: () => [tx, rows, normSq].forEach((t) => t.buffer.destroy()),
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------- the FMA ceiling
+
+interface Ceiling {
+  best: number;
+  median: number;
+  /** Per accumulator count: GFLOP/s best/median. */
+  byAcc: { acc: number; best: number; median: number }[];
+}
+
+async function fmaCeiling(kernels: KernelLibrary, reps: number): Promise<Ceiling> {
+  const invocations = 64 * 512;
+  const byAcc: Ceiling['byAcc'] = [];
+  const progs: { acc: number; prog: Program; flops: number; times: number[] }[] = [];
+  for (const acc of [8, 12, 16]) {
+    const iters = Math.round(32768 / acc);
+    const prog = new Program(kernels, `fma_peak ACC=${acc}`);
+    const out = prog.alloc([invocations], 'out');
+    const flops = 8 * acc * iters * invocations;
+    prog.dispatch({ kernel: 'fma_peak', defines: { ACC: acc }, uniforms: { iters, a: 0.999, b: 1e-4 }, bind: { out }, groups: invocations / 64, cost: { flops } });
+    await prog.run();
+    progs.push({ acc, prog, flops, times: [] });
+  }
+  for (let rep = 0; rep < reps; rep++) for (const p of progs) p.times.push(await timeProgram(p.prog));
+  for (const p of progs) {
+    const s = [...p.times].sort((a, b) => a - b);
+    byAcc.push({ acc: p.acc, best: p.flops / s[0] / 1e6, median: p.flops / s[s.length >> 1] / 1e6 });
+    p.prog.destroy();
+  }
+  return { best: Math.max(...byAcc.map((b) => b.best)), median: Math.max(...byAcc.map((b) => b.median)), byAcc };
+}
+
+// ---------------------------------------------------------------- peers
+
+interface PeerResult {
+  peer: string;
+  op_id: string;
+  best: number | null;
+  median: number | null;
+  first_ms?: number;
+  error?: string;
+}
+
+async function runPeers(opts: Options, ops: string[]): Promise<{ file: string; data: { results: PeerResult[]; [k: string]: unknown } }> {
+  if (opts.peersJson) return { file: opts.peersJson, data: JSON.parse(readFileSync(opts.peersJson, 'utf8')) };
+  const file = join(tmpdir(), `dualtoken-peers-${process.pid}.json`);
+  const args = [join(ROOT, 'bench', 'peers', 'run.mjs'), '--json', file, '--ops', ops.join(',')];
+  if (opts.quick) args.push('--reps', '3', '--op-budget', '6');
+  console.log(`\nrunning the peers: node ${args.join(' ')}`);
+  await new Promise<void>((ok, fail) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'], cwd: ROOT });
+    child.on('exit', (code) => (code === 0 ? ok() : fail(new Error(`peers exited with ${code}`))));
+    child.on('error', fail);
+  });
+  const data = JSON.parse(readFileSync(file, 'utf8'));
+  const keep = join(ROOT, 'bench', 'results', 'peers.json');
+  writeFileSync(keep, JSON.stringify(data, null, 1));
+  return { file: keep, data };
+}
+
+// ---------------------------------------------------------------- report
+
+const fmt = (v: number | undefined | null, d = 2) => (v === undefined || v === null || !Number.isFinite(v) ? '-' : v.toFixed(d));
+
+function table(head: string[], rows: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (c: string[]) => c.map((x, i) => (i < 2 ? x.padEnd(w[i]) : x.padStart(w[i]))).join('  ');
+  return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
+}
+
+interface OpReport {
+  id: string;
+  title: string;
+  op: string;
+  unit: string;
+  work: number;
+  variants: (VariantResult & { best?: number; median?: number; pctCeilingBest?: number; pctCeilingMedian?: number })[];
+  bestVariant?: string;
+  peers?: { peer: string; best: number | null; median: number | null; error?: string }[];
+  bestPeer?: { peer: string; best: number };
+  ratio?: number;
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  const loadStart = loadavg();
+  const gpu = await createNodeGpu(opts.dawnFlags ? { dawnFlags: opts.dawnFlags.split(' ') } : {});
+  const kernels = new KernelLibrary(gpu, loadShaders(join(ROOT, 'shaders')));
+  const log = (s: string) => console.log(`  ${s}`);
+  console.log(`adapter: ${gpu.describe()}${isCpuAdapter(gpu) ? ' (CPU adapter)' : ''}; features: ${[...gpu.device.features].join(', ')}`);
+  console.log(`default variants: ${JSON.stringify(variantsOf(kernels).describe())}`);
+  console.log(`load average at start: ${loadStart.map((l) => l.toFixed(2)).join(' ')}; reps ${opts.reps}`);
+
+  const ceilingStart = await fmaCeiling(kernels, opts.reps);
+  console.log(`FMA-only ceiling: ${fmt(ceilingStart.best)} GFLOP/s best, ${fmt(ceilingStart.median)} median (${ceilingStart.byAcc.map((b) => `ACC=${b.acc}: ${fmt(b.best)}/${fmt(b.median)}`).join(', ')})`);
+
+  const cases = CASES.filter((c) => !opts.ops || opts.ops.includes(c.id));
+  const reports: OpReport[] = [];
+  for (const bc of cases) {
+    const c = bc.make();
+    const variants = bc.variants?.(gpu) ?? availableVariants(gpu, c.op as OpName);
+    console.log(`\n${c.title}: ${variants.join(', ')}`);
+    const results = await measureVariants(kernels, c, variants, { reps: opts.reps, log });
+    reports.push({ id: bc.id, title: c.title, op: c.op, unit: c.unit, work: c.work, variants: results.map((r) => ({ ...r })) });
+  }
+  const ceilingEnd = await fmaCeiling(kernels, Math.min(3, opts.reps));
+  const ceiling = { best: Math.max(ceilingStart.best, ceilingEnd.best), median: Math.max(ceilingStart.median, ceilingEnd.median) };
+  const loadOurs = loadavg();
+  gpu.destroy();
+
+  for (const r of reports) {
+    for (const v of r.variants) {
+      v.best = rate(r.work, v.bestMs);
+      v.median = rate(r.work, v.medianMs);
+      if (r.unit === 'GFLOP/s') {
+        v.pctCeilingBest = v.best && (100 * v.best) / ceiling.best;
+        v.pctCeilingMedian = v.median && (100 * v.median) / ceiling.median;
+      }
+    }
+    const ok = r.variants.filter((v) => v.best !== undefined);
+    if (ok.length) r.bestVariant = ok.reduce((a, b) => (b.best! > a.best! ? b : a)).variant;
+  }
+
+  let peers: Awaited<ReturnType<typeof runPeers>> | undefined;
+  const peerOps = cases.map((c) => c.id).filter((id) => !id.startsWith('conv1x1') && !id.startsWith('rq_search'));
+  if ((opts.peers || opts.peersJson) && peerOps.length) {
+    try {
+      peers = await runPeers(opts, peerOps);
+    } catch (e) {
+      console.log(`peers: ${(e as Error).message}`);
+    }
+  }
+  if (peers) {
+    for (const r of reports) {
+      const rows = peers.data.results.filter((p) => p.op_id === r.id);
+      if (!rows.length) continue;
+      r.peers = rows.map((p) => ({ peer: p.peer, best: p.best, median: p.median, error: p.error }));
+      const web = rows.filter((p) => WEBGPU_PEERS.includes(p.peer) && p.best !== null);
+      if (web.length) {
+        const bp = web.reduce((a, b) => (b.best! > a.best! ? b : a));
+        r.bestPeer = { peer: bp.peer, best: bp.best! };
+        const ours = r.variants.find((v) => v.variant === r.bestVariant);
+        if (ours?.best) r.ratio = ours.best / bp.best!;
+      }
+    }
+  }
+  const loadEnd = loadavg();
+
+  // Per variant.
+  const vrows: string[][] = [];
+  for (const r of reports) {
+    for (const v of r.variants) {
+      vrows.push([
+        r.title,
+        v.variant + (v.variant === r.bestVariant ? ' *' : ''),
+        v.status === 'ok' ? 'ok' : v.status === 'failed' ? 'FAILED' : 'ERROR',
+        v.err === undefined ? '-' : v.err.toExponential(1),
+        fmt(v.firstMs, 0),
+        fmt(v.bestMs, 1),
+        fmt(v.medianMs, 1),
+        `${fmt(v.best)} / ${fmt(v.median)}`,
+        r.unit === 'GB/s' ? 'GB/s' : 'GFLOP/s',
+        r.unit === 'GFLOP/s' ? `${fmt(v.pctCeilingBest, 0)}% / ${fmt(v.pctCeilingMedian, 0)}%` : '-',
+      ]);
+    }
+  }
+  console.log(`\nOurs, per variant (* = best). Ceiling (fma_peak): ${fmt(ceiling.best)} GFLOP/s best, ${fmt(ceiling.median)} median.`);
+  console.log(table(['op', 'variant', 'check', 'error', 'first ms', 'best ms', 'median ms', 'rate best/median', 'unit', '% ceiling'], vrows));
+
+  // Against the peers.
+  if (peers) {
+    const prow: string[][] = [];
+    for (const r of reports) {
+      if (!r.peers) continue;
+      const ours = r.variants.find((v) => v.variant === r.bestVariant);
+      const peerCell = (name: string) => {
+        const p = r.peers!.find((x) => x.peer === name);
+        return p ? (p.best === null ? 'error' : `${fmt(p.best)} / ${fmt(p.median)}`) : '-';
+      };
+      prow.push([r.title, `${r.bestVariant ?? '-'}`, `${fmt(ours?.best)} / ${fmt(ours?.median)}`, ...WEBGPU_PEERS.map(peerCell), peerCell('ort-node-cpu'), r.ratio ? `${r.ratio.toFixed(2)}x` : '-', r.unit]);
+    }
+    console.log('\nOurs (best variant) against the peers, best / median; ratio = ours best / best WebGPU peer best');
+    console.log(table(['op', 'ours', 'ours', ...WEBGPU_PEERS, 'ort-node-cpu (CPU EP)', 'ratio', 'unit'], prow));
+  }
+  const wall = (Date.now() - started) / 1000;
+  console.log(`\nload average: start ${loadStart.map((l) => l.toFixed(2)).join(' ')}, after ours ${loadOurs.map((l) => l.toFixed(2)).join(' ')}, end ${loadEnd.map((l) => l.toFixed(2)).join(' ')}; ${wall.toFixed(0)} s`);
+
+  mkdirSync(dirname(opts.json), { recursive: true });
+  writeFileSync(
+    opts.json,
+    JSON.stringify(
+      {
+        adapter: gpu.describe(),
+        date: new Date().toISOString(),
+        host: { cpus: cpus().length, cpu_model: cpus()[0]?.model, node: process.version, loadavg_start: loadStart, loadavg_after_ours: loadOurs, loadavg_end: loadEnd },
+        settings: { reps: opts.reps, quick: opts.quick, dawn_flags: opts.dawnFlags ?? process.env.DUALTOKEN_DAWN_FLAGS ?? null, timing: 'GPU timestamps per dispatch (Program.profile), summed over the op; variants taken in turns' },
+        variants_known: VARIANTS,
+        ceiling: { ...ceiling, start: ceilingStart, end: ceilingEnd, kernel: 'shaders/fma_peak.wgsl' },
+        ops: reports,
+        peers_file: peers?.file,
+        wall_s: wall,
+      },
+      null,
+      1,
+    ),
+  );
+  console.log(`results: ${opts.json}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

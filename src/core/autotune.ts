@@ -1,0 +1,425 @@
+// Autotuning: every variant of every op (variants.ts) run on representative shapes, each checked
+// against a float64 CPU reference on sampled outputs before it is timed with GPU timestamps; the
+// fastest valid one per (op, shape class) wins. The result is kept per adapter in an injected
+// store (Node: a JSON file under ~/.cache/dualtoken, see src/node/autotune-cache.ts; a browser
+// could use localStorage), so the core stays browser-safe.
+//
+// The same op cases (inputs, sampled references, timing) serve the kernel benchmark
+// (bench/kernels.ts) at the real sizes.
+import { conv2d, groupNorm } from './conv-ops.js';
+import type { Gpu } from './gpu.js';
+import type { KernelLibrary } from './kernels.js';
+import { attention, heads, linear } from './ops.js';
+import { Program } from './program.js';
+import { Tensor } from './tensor.js';
+import { OP_NAMES, availableVariants, variantsOf, type OpName, type TunedTable } from './variants.js';
+
+/** Default accuracy bar: worst sampled |got - ref| over the largest |ref|. */
+export const F32_TOLERANCE = 1e-4;
+
+/** Where autotune results live between runs, keyed by adapter (see adapterKey). */
+export interface TuneStorage {
+  load(adapter: string): Promise<TunedTable | undefined>;
+  save(adapter: string, table: TunedTable): Promise<void>;
+}
+
+/** The adapter as the tuning cache knows it: results never carry over to another adapter or driver version. */
+export function adapterKey(gpu: Gpu): string {
+  const a = gpu.adapter;
+  return [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' | ') || 'unknown adapter';
+}
+
+// ---------------------------------------------------------------- op cases
+
+/** An op at one shape: uploads its inputs, records it, checks sampled outputs. */
+export interface OpCase {
+  /** A variant op (variants.ts), or another kernel benchmarked alone (e.g. 'rq_search'). */
+  op: OpName | 'rq_search';
+  /** e.g. 'linear 729x1152 -> 1152'. */
+  title: string;
+  /** Shape class (variants.shapeClass) the case stands for. */
+  cls: string;
+  unit: 'GFLOP/s' | 'GB/s';
+  /** FLOPs (or bytes for GB/s) of one run. */
+  work: number;
+  prepare(gpu: Gpu): PreparedCase;
+}
+
+export interface PreparedCase {
+  /** Records the op into `prog` with whatever variant the library's choice gives; returns its output. */
+  record(prog: Program): Tensor;
+  /** Worst sampled error relative to the largest sampled reference value, and the sample count. */
+  check(out: Float32Array): { err: number; samples: number };
+  destroy(): void;
+}
+
+/** Deterministic uniform values in [-scale, scale) (xorshift32). */
+export function seeded(n: number, seed: number, scale = 1): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    out[i] = ((s / 0x100000000) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+/** `count` distinct-ish sample positions in [0, n), always including the first and last. */
+function samplePositions(n: number, count: number, seed: number): number[] {
+  const r = seeded(count, seed);
+  const out = [0, n - 1];
+  for (let i = 0; out.length < Math.min(count, n); i++) out.push(Math.floor(((r[i % count] + 1) / 2) * n) % n);
+  return out;
+}
+
+function upload(gpu: Gpu, shape: number[], data: Float32Array, label: string): Tensor {
+  const buffer = gpu.device.createBuffer({ label, size: Math.max(16, Math.ceil(data.byteLength / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+  gpu.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  const t = new Tensor(buffer, shape, 'f32', 0, label);
+  t.pinned = true;
+  return t;
+}
+
+/** Compares sampled outputs with their float64 references. */
+function compare(out: Float32Array, positions: number[], ref: (i: number) => number): { err: number; samples: number } {
+  let worst = 0;
+  let scale = 0;
+  for (const i of positions) {
+    const r = ref(i);
+    scale = Math.max(scale, Math.abs(r));
+    const d = Math.abs(out[i] - r);
+    worst = Number.isNaN(d) ? Infinity : Math.max(worst, d);
+  }
+  return { err: worst / (scale || 1), samples: positions.length };
+}
+
+function geluTanh(v: number): number {
+  return 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+}
+
+/** torch.nn.Linear [+ GELU tanh] on x [M, K], w [N, K], bias [N]. */
+export function linearCase(M: number, K: number, N: number, opts: { gelu?: boolean; samples?: number; title?: string } = {}): OpCase {
+  return {
+    op: 'linear',
+    title: opts.title ?? `linear ${M}x${K} -> ${N}${opts.gelu ? ' +GELU' : ''}`,
+    cls: M >= 64 ? 'rows>=64' : 'rows<64',
+    unit: 'GFLOP/s',
+    work: 2 * M * N * K,
+    prepare(gpu) {
+      const x = seeded(M * K, 11 + K);
+      const w = seeded(N * K, 13 + N, 1 / Math.sqrt(K));
+      const b = seeded(N, 17, 0.1);
+      const tx = upload(gpu, [M, K], x, 'x');
+      const tw = upload(gpu, [N, K], w, 'w');
+      const tb = upload(gpu, [N], b, 'bias');
+      return {
+        record: (prog) => linear(prog, tx, tw, { bias: tb, act: opts.gelu ? 'gelu_tanh' : 'none', label: 'y' }),
+        check: (out) =>
+          compare(out, samplePositions(M * N, opts.samples ?? 256, M + N), (i) => {
+            const m = Math.floor(i / N);
+            const n = i % N;
+            let s = b[n];
+            for (let k = 0; k < K; k++) s += x[m * K + k] * w[n * K + k];
+            return opts.gelu ? geluTanh(s) : s;
+          }),
+        destroy: () => [tx, tw, tb].forEach((t) => t.buffer.destroy()),
+      };
+    },
+  };
+}
+
+/** softmax(q k^T / sqrt(D)) v over H heads of L tokens (self-attention, q/k/v [1, L, H*D]); Lq < L uses the first Lq queries. */
+export function attentionCase(H: number, L: number, D: number, opts: { Lq?: number; samples?: number; title?: string } = {}): OpCase {
+  const Lq = opts.Lq ?? L;
+  const W = H * D;
+  return {
+    op: 'attention',
+    title: opts.title ?? `attention ${H} heads x ${Lq}${Lq !== L ? `/${L}` : ''} x ${D}`,
+    cls: Lq >= 16 ? 'queries>=16' : 'queries<16',
+    unit: 'GFLOP/s',
+    work: 4 * H * Lq * L * D,
+    prepare(gpu) {
+      const q = seeded(Lq * W, 21, 1.5);
+      const k = seeded(L * W, 22, 1.5);
+      const v = seeded(L * W, 23);
+      const tq = upload(gpu, [1, Lq, W], q, 'q');
+      const tk = upload(gpu, [1, L, W], k, 'k');
+      const tv = upload(gpu, [1, L, W], v, 'v');
+      const rows = new Map<number, Float64Array>(); // (i * H + h) -> o[i, h, :]
+      const row = (i: number, h: number): Float64Array => {
+        let o = rows.get(i * H + h);
+        if (o) return o;
+        const s = new Float64Array(L);
+        let mx = -Infinity;
+        for (let j = 0; j < L; j++) {
+          let d = 0;
+          for (let e = 0; e < D; e++) d += q[i * W + h * D + e] * k[j * W + h * D + e];
+          s[j] = d / Math.sqrt(D);
+          mx = Math.max(mx, s[j]);
+        }
+        let sum = 0;
+        for (let j = 0; j < L; j++) sum += s[j] = Math.exp(s[j] - mx);
+        o = new Float64Array(D);
+        for (let j = 0; j < L; j++) for (let e = 0; e < D; e++) o[e] += (s[j] / sum) * v[j * W + h * D + e];
+        rows.set(i * H + h, o);
+        return o;
+      };
+      // Whole rows of a few (query, head) pairs: each reference row costs L * D.
+      const count = Math.max(1, Math.floor((opts.samples ?? 256) / D));
+      const picks = samplePositions(Lq * H, count, 29);
+      const positions = picks.flatMap((p) => Array.from({ length: D }, (_, e) => Math.floor(p / H) * W + (p % H) * D + e));
+      return {
+        record: (prog) => attention(prog, { B: 1, H, D, Lq, Lk: L, q: heads(tq), k: heads(tk), v: heads(tv), label: 'o' }),
+        check: (out) => compare(out, positions, (idx) => row(Math.floor(idx / W), Math.floor((idx % W) / D))[idx % D]),
+        destroy: () => [tq, tk, tv].forEach((t) => t.buffer.destroy()),
+      };
+    },
+  };
+}
+
+/** torch.nn.Conv2d(Cin, Cout, k, padding k/2) with bias on one [1, Cin, H, W] image. */
+export function conv2dCase(Cin: number, Cout: number, H: number, W: number, K: 1 | 3, opts: { samples?: number; title?: string } = {}): OpCase {
+  const pad = (K - 1) / 2;
+  return {
+    op: 'conv2d',
+    title: opts.title ?? `conv${K}x${K} ${Cin}->${Cout} @ ${H}x${W}`,
+    cls: `k${K}`,
+    unit: 'GFLOP/s',
+    work: 2 * Cout * Cin * K * K * H * W,
+    prepare(gpu) {
+      const x = seeded(Cin * H * W, 31 + Cin);
+      const w = seeded(Cout * Cin * K * K, 37 + Cout, 1 / Math.sqrt(Cin * K * K));
+      const b = seeded(Cout, 41, 0.1);
+      const tx = upload(gpu, [1, Cin, H, W], x, 'x');
+      const tw = upload(gpu, [Cout, Cin, K, K], w, 'w');
+      const tb = upload(gpu, [Cout], b, 'bias');
+      return {
+        record: (prog) => conv2d(prog, tx, tw, tb, { label: 'y' }),
+        check: (out) =>
+          compare(out, samplePositions(Cout * H * W, opts.samples ?? 256, Cout + H), (idx) => {
+            const co = Math.floor(idx / (H * W));
+            const oy = Math.floor(idx / W) % H;
+            const ox = idx % W;
+            let s = b[co];
+            for (let ci = 0; ci < Cin; ci++)
+              for (let ky = 0; ky < K; ky++) {
+                const iy = oy + ky - pad;
+                if (iy < 0 || iy >= H) continue;
+                for (let kx = 0; kx < K; kx++) {
+                  const ix = ox + kx - pad;
+                  if (ix >= 0 && ix < W) s += x[(ci * H + iy) * W + ix] * w[((co * Cin + ci) * K + ky) * K + kx];
+                }
+              }
+            return s;
+          }),
+        destroy: () => [tx, tw, tb].forEach((t) => t.buffer.destroy()),
+      };
+    },
+  };
+}
+
+/** torch.nn.GroupNorm(32, C, eps=1e-6) + SiLU on one [1, C, H, W] image; work in bytes (one read, one write). */
+export function groupNormCase(C: number, H: number, W: number, opts: { samples?: number; title?: string } = {}): OpCase {
+  const G = 32;
+  const HW = H * W;
+  return {
+    op: 'group_norm',
+    title: opts.title ?? `GroupNorm+SiLU ${C}ch @ ${H}x${W}`,
+    cls: 'all',
+    unit: 'GB/s',
+    work: 8 * C * HW,
+    prepare(gpu) {
+      // An offset per channel, so that the centred variance matters.
+      const x = seeded(C * HW, 43 + C, 2).map((v, i) => v + 3 * Math.sin(Math.floor(i / HW)));
+      const g = seeded(C, 47).map((v) => 1 + 0.2 * v);
+      const b = seeded(C, 53, 0.2);
+      const tx = upload(gpu, [1, C, H, W], x, 'x');
+      const tg = upload(gpu, [C], g, 'gamma');
+      const tb = upload(gpu, [C], b, 'beta');
+      const S = (C / G) * HW;
+      let stats: Float64Array | undefined;
+      const groupStats = () => {
+        if (stats) return stats;
+        stats = new Float64Array(2 * G);
+        for (let gi = 0; gi < G; gi++) {
+          let sum = 0;
+          for (let i = 0; i < S; i++) sum += x[gi * S + i];
+          const mean = sum / S;
+          let sq = 0;
+          for (let i = 0; i < S; i++) sq += (x[gi * S + i] - mean) ** 2;
+          stats[2 * gi] = mean;
+          stats[2 * gi + 1] = 1 / Math.sqrt(sq / S + 1e-6);
+        }
+        return stats;
+      };
+      return {
+        record: (prog) => groupNorm(prog, tx, tg, tb, 1e-6, { groups: G, silu: true, label: 'y' }),
+        check: (out) =>
+          compare(out, samplePositions(C * HW, opts.samples ?? 256, C + HW), (idx) => {
+            const st = groupStats();
+            const c = Math.floor(idx / HW);
+            const gi = Math.floor(idx / S);
+            const v = (x[idx] - st[2 * gi]) * st[2 * gi + 1] * g[c] + b[c];
+            return v / (1 + Math.exp(-v));
+          }),
+        destroy: () => [tx, tg, tb].forEach((t) => t.buffer.destroy()),
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------- measuring
+
+export interface VariantResult {
+  variant: string;
+  status: 'ok' | 'failed' | 'error';
+  /** Sampled error relative to the largest reference value (checked before any timing). */
+  err?: number;
+  samples?: number;
+  tolerance: number;
+  /** Wall time of the first run: pipeline compilation and weight packing included. */
+  firstMs?: number;
+  /** GPU time of each steady run (sum over the op's dispatches). */
+  timesMs: number[];
+  bestMs?: number;
+  medianMs?: number;
+  error?: string;
+}
+
+export interface MeasureOptions {
+  /** Steady repetitions per variant (taken in turns across variants). */
+  reps?: number;
+  /** Per-variant tolerance; default F32_TOLERANCE. */
+  tolerance?: (variant: string) => number;
+  log?: (line: string) => void;
+}
+
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** GPU milliseconds of one whole run of `prog` (timestamp queries, else wall clock per dispatch). */
+export async function timeProgram(prog: Program): Promise<number> {
+  const { timings } = await prog.profile();
+  return timings.reduce((s, t) => s + t.ms, 0);
+}
+
+/**
+ * Runs `c` with each variant: first run (compiling), check against the reference, then `reps`
+ * steady timings taken in turns (variant A, B, C, A, B, C, ...) so that load changes on a shared
+ * machine hit every variant alike. A variant whose check fails is not timed.
+ */
+export async function measureVariants(kernels: KernelLibrary, c: OpCase, variants: string[], opts: MeasureOptions = {}): Promise<VariantResult[]> {
+  const choice = variantsOf(kernels);
+  const op = OP_NAMES.includes(c.op as OpName) ? (c.op as OpName) : undefined;
+  const prepared = c.prepare(kernels.gpu);
+  const live: { r: VariantResult; prog: Program }[] = [];
+  const results: VariantResult[] = [];
+  try {
+    for (const variant of variants) {
+      const tolerance = opts.tolerance?.(variant) ?? F32_TOLERANCE;
+      const r: VariantResult = { variant, status: 'ok', tolerance, timesMs: [] };
+      results.push(r);
+      const prog = new Program(kernels, `${c.title} [${variant}]`);
+      try {
+        if (op) choice.force(op, variant);
+        const out = prepared.record(prog);
+        if (op) choice.force(op, undefined);
+        const start = performance.now();
+        const [buf] = await prog.run([out]);
+        r.firstMs = performance.now() - start;
+        const { err, samples } = prepared.check(new Float32Array(buf, 0, out.numel));
+        r.err = err;
+        r.samples = samples;
+        if (!(err < tolerance)) {
+          r.status = 'failed';
+          prog.destroy();
+        } else live.push({ r, prog });
+        opts.log?.(`${c.title} [${variant}]: first run ${r.firstMs.toFixed(0)} ms, error ${err.toExponential(2)} on ${samples} samples${r.status === 'failed' ? ` > ${tolerance}: FAILED, not timed` : ''}`);
+      } catch (e) {
+        if (op) choice.force(op, undefined);
+        r.status = 'error';
+        r.error = (e as Error).message;
+        prog.destroy();
+        opts.log?.(`${c.title} [${variant}]: ${r.error}`);
+      }
+    }
+    for (let rep = 0; rep < (opts.reps ?? 3); rep++) {
+      for (const { r, prog } of live) r.timesMs.push(await timeProgram(prog));
+    }
+    for (const { r } of live) {
+      r.bestMs = Math.min(...r.timesMs);
+      r.medianMs = median(r.timesMs);
+    }
+  } finally {
+    for (const { prog } of live) prog.destroy();
+    prepared.destroy();
+  }
+  return results;
+}
+
+/** Rate (GFLOP/s or GB/s) of `work` done in `ms`. */
+export function rate(work: number, ms: number | undefined): number | undefined {
+  return ms ? work / ms / 1e6 : undefined;
+}
+
+// ---------------------------------------------------------------- autotune
+
+/** Small shapes standing for each (op, shape class): a few seconds per op on lavapipe. */
+export function tuneCases(): OpCase[] {
+  return [
+    linearCase(256, 512, 512, { samples: 64 }),
+    linearCase(4, 512, 512, { samples: 64 }),
+    attentionCase(4, 256, 64, { samples: 128 }),
+    attentionCase(4, 256, 64, { Lq: 1, samples: 64 }),
+    conv2dCase(64, 64, 32, 32, 3, { samples: 64 }),
+    conv2dCase(128, 128, 32, 32, 1, { samples: 64 }),
+    groupNormCase(128, 32, 32, { samples: 128 }),
+  ];
+}
+
+export interface AutotuneOptions {
+  storage?: TuneStorage;
+  /** Re-measure even when the storage has a result for this adapter. */
+  force?: boolean;
+  ops?: OpName[];
+  reps?: number;
+  log?: (line: string) => void;
+}
+
+/**
+ * Picks the fastest valid variant per (op, shape class) for this adapter, installs the result in
+ * the library's variant choice and saves it. With a stored result for this adapter (and no
+ * `force`), uses that without measuring.
+ */
+export async function autotune(kernels: KernelLibrary, opts: AutotuneOptions = {}): Promise<TunedTable> {
+  const key = adapterKey(kernels.gpu);
+  const choice = variantsOf(kernels);
+  if (opts.storage && !opts.force) {
+    const stored = await opts.storage.load(key);
+    if (stored) {
+      choice.setTuned(stored);
+      opts.log?.(`autotune: using the stored choice for ${key}`);
+      return stored;
+    }
+  }
+  const ops = opts.ops ?? [...OP_NAMES];
+  const table: TunedTable = {};
+  for (const c of tuneCases().filter((t) => ops.includes(t.op as OpName))) {
+    const variants = availableVariants(kernels.gpu, c.op as OpName);
+    const results = await measureVariants(kernels, c, variants, { reps: opts.reps ?? 3, log: opts.log });
+    const valid = results.filter((r) => r.status === 'ok' && r.medianMs !== undefined);
+    if (!valid.length) continue;
+    const best = valid.reduce((a, b) => (b.medianMs! < a.medianMs! ? b : a));
+    table[`${c.op}/${c.cls}`] = best.variant;
+    opts.log?.(`autotune: ${c.op}/${c.cls}: ${best.variant} (${results.map((r) => `${r.variant} ${r.medianMs?.toFixed(1) ?? r.status} ms`).join(', ')})`);
+  }
+  choice.setTuned(table);
+  await opts.storage?.save(key, table);
+  return table;
+}

@@ -1,0 +1,210 @@
+// Kernel variants: which WGSL kernel each op records, chosen per adapter. Every op has several
+// variants that compute the same thing (each validated against the same CPU references); which
+// is fastest depends on the adapter: CPU drivers (lavapipe, SwiftShader) run each invocation as a
+// SIMD lane and do every storage load inside a loop lane by lane, GPUs want the opposite.
+//
+// The choice, per op, in order: an explicit override (API `kernels: {linear: 'kn_sg'}`, CLI
+// `--kernel linear=kn_sg`), else the autotuned winner for this adapter and shape class (see
+// autotune.ts), else a fixed default per adapter class. A variant the device cannot run
+// (missing feature) is refused when named explicitly; a variant that cannot take a particular
+// shape (e.g. K not a multiple of 4) falls back to the op's general variant for that call.
+import type { Gpu } from './gpu.js';
+import type { KernelLibrary } from './kernels.js';
+
+export type OpName = 'linear' | 'attention' | 'conv2d' | 'group_norm';
+
+export const OP_NAMES: readonly OpName[] = ['linear', 'attention', 'conv2d', 'group_norm'];
+
+export interface VariantInfo {
+  name: string;
+  /** One line for --help and the benchmark table. */
+  summary: string;
+  /** Device features it needs. */
+  needs?: ('subgroups' | 'shader-f16')[];
+  /** Largest error it may have relative to the largest reference value (f32 variants: 1e-4 or less). */
+  tolerance?: number;
+}
+
+/** Every variant of every op; the first one is the general variant (any shape, any adapter). */
+export const VARIANTS: Record<OpName, VariantInfo[]> = {
+  linear: [
+    { name: 'tiled', summary: '4x4 outputs per invocation on the PyTorch [N,K] weight (any shape)' },
+    { name: 'rows', summary: 'ROWS rows per workgroup, 4 columns per invocation, [N,K] weight' },
+    { name: 'kn', summary: 'transposed [K,N] weight, 16 rows per workgroup, 4 columns per invocation (K % 4 == 0)' },
+    { name: 'kn_sg', summary: 'kn with the rows shared through subgroup shuffles (K % 4 == 0)', needs: ['subgroups'] },
+  ],
+  attention: [
+    { name: 'lane', summary: 'one query per invocation, online softmax' },
+    { name: 'sg', summary: 'queries across a subgroup share each K/V row through subgroup shuffles', needs: ['subgroups'] },
+  ],
+  conv2d: [
+    { name: 'direct', summary: '4 output channels x 4 pixels per invocation on the [Cout,Cin,k,k] weight' },
+    { name: 'gemm_sg', summary: 'implicit GEMM: 16 pixels per workgroup x 4 channels per invocation, transposed weight, subgroup shuffles', needs: ['subgroups'] },
+  ],
+  group_norm: [
+    { name: 'chunked', summary: 'statistics per chunk of 512 values (two passes), merge, normalise' },
+    { name: 'vec4', summary: 'one-pass shifted sums per chunk, vec4 loads and stores (H*W % 4 == 0)' },
+  ],
+};
+
+/** Overrides by op name, e.g. {linear: 'kn_sg'}. */
+export type KernelChoice = Partial<Record<OpName, string>>;
+
+/** Autotuned winners: key `${op}/${shapeClass}` -> variant name (for one adapter). */
+export type TunedTable = Record<string, string>;
+
+/** CPU Vulkan drivers (lavapipe/llvmpipe, SwiftShader) and WebGPU fallback adapters. */
+export function isCpuAdapter(gpu: Gpu): boolean {
+  const a = gpu.adapter;
+  const text = `${a.description} ${a.device} ${a.vendor}`.toLowerCase();
+  return a.isFallbackAdapter || a.architecture === 'software' || /swiftshader|llvmpipe|lavapipe/.test(text);
+}
+
+/** Why the device cannot run `variant` of `op`, or undefined when it can. */
+export function unsupported(gpu: Gpu, op: OpName, variant: string): string | undefined {
+  const info = VARIANTS[op].find((v) => v.name === variant);
+  if (!info) return `no ${op} variant '${variant}' (variants: ${VARIANTS[op].map((v) => v.name).join(', ')})`;
+  for (const need of info.needs ?? []) {
+    if (!gpu.has(need)) return `${op} variant '${variant}' needs the '${need}' feature, which ${gpu.describe()} does not have`;
+  }
+  return undefined;
+}
+
+/** The variants of `op` this device can run, general variant first. */
+export function availableVariants(gpu: Gpu, op: OpName): string[] {
+  return VARIANTS[op].map((v) => v.name).filter((v) => !unsupported(gpu, op, v));
+}
+
+/** The fixed choice when nothing was tuned: measured on lavapipe for CPU adapters; the general variants elsewhere. */
+export function defaultChoice(gpu: Gpu): Record<OpName, string> {
+  const pick = (op: OpName, cpu: string[]): string => {
+    if (isCpuAdapter(gpu)) for (const v of cpu) if (!unsupported(gpu, op, v)) return v;
+    return VARIANTS[op][0].name;
+  };
+  return {
+    linear: pick('linear', ['kn_sg', 'kn']),
+    attention: pick('attention', ['sg']),
+    conv2d: pick('conv2d', ['gemm_sg']),
+    group_norm: pick('group_norm', ['vec4']),
+  };
+}
+
+/**
+ * The shape class an op call falls in: autotuning is per class, as the best variant changes with
+ * the shape (a one-row linear wastes most of a 16-row workgroup).
+ */
+export function shapeClass(op: OpName, dims: Record<string, number>): string {
+  switch (op) {
+    case 'linear':
+      return dims.M >= 64 ? 'rows>=64' : 'rows<64';
+    case 'attention':
+      return dims.Lq >= 16 ? 'queries>=16' : 'queries<16';
+    case 'conv2d':
+      return `k${dims.K}`;
+    case 'group_norm':
+      return 'all';
+  }
+}
+
+/**
+ * Invocations per workgroup for a kernel whose invocations each take one of `n` column blocks:
+ * the largest of 64, 32, 16, 8 that leaves at most 1/16 of the invocations idle, and never less
+ * than the adapter's largest subgroup (the subgroup kernels need whole subgroups).
+ */
+export function pickWorkgroup(gpu: Gpu, n: number): number {
+  const info = (gpu.device as GPUDevice & { adapterInfo?: { subgroupMaxSize?: number } }).adapterInfo;
+  const floor = Math.min(64, info?.subgroupMaxSize || 64);
+  if ((globalThis as any).WGTEST) return (globalThis as any).WGTEST;
+  for (const wg of [64, 32, 16, 8]) {
+    if (wg < floor) break;
+    if ((Math.ceil(n / wg) * wg - n) / n <= 1 / 16) return wg;
+  }
+  return floor;
+}
+
+/** Whether the device's subgroups are known to come in multiples of 8 lanes (conv2d gemm_sg works in groups of 8). */
+export function subgroupsOf8(gpu: Gpu): boolean {
+  const info = (gpu.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+  return gpu.has('subgroups') && (info?.subgroupMinSize ?? 0) >= 8;
+}
+
+/** The variant choice of one KernelLibrary (one device), consulted by the op functions. */
+export class KernelVariants {
+  private readonly defaults: Record<OpName, string>;
+  private overrides: KernelChoice = {};
+  private tuned: TunedTable = {};
+
+  constructor(readonly gpu: Gpu) {
+    this.defaults = defaultChoice(gpu);
+  }
+
+  /** Explicit choices (API / CLI); each is checked against the device now. */
+  override(choice: KernelChoice): void {
+    for (const [op, variant] of Object.entries(choice) as [OpName, string][]) {
+      if (!OP_NAMES.includes(op)) throw new Error(`--kernel: no op named '${op}' (ops: ${OP_NAMES.join(', ')})`);
+      const why = unsupported(this.gpu, op, variant);
+      if (why) throw new Error(`--kernel ${op}=${variant}: ${why}`);
+    }
+    this.overrides = { ...this.overrides, ...choice };
+  }
+
+  /** Sets (or with undefined clears) the override of one op: benchmarks and autotuning record each variant this way. */
+  force(op: OpName, variant: string | undefined): void {
+    if (variant === undefined) {
+      delete this.overrides[op];
+      return;
+    }
+    this.override({ [op]: variant });
+  }
+
+  /** Autotuned winners for this adapter (entries naming variants the device cannot run are ignored). */
+  setTuned(table: TunedTable): void {
+    this.tuned = {};
+    for (const [key, variant] of Object.entries(table)) {
+      const op = key.split('/')[0] as OpName;
+      if (OP_NAMES.includes(op) && !unsupported(this.gpu, op, variant)) this.tuned[key] = variant;
+    }
+  }
+
+  /** The variant an op call records. */
+  choose(op: OpName, cls: string): string {
+    return this.overrides[op] ?? this.tuned[`${op}/${cls}`] ?? this.defaults[op];
+  }
+
+  /** What each op uses, for logs: op -> variant (or `class: variant, ...` when tuned per class). */
+  describe(): Record<OpName, string> {
+    const out = {} as Record<OpName, string>;
+    for (const op of OP_NAMES) {
+      const forced = this.overrides[op];
+      const tuned = Object.entries(this.tuned).filter(([k]) => k.startsWith(`${op}/`));
+      out[op] = forced ? `${forced} (override)` : tuned.length ? `${tuned.map(([k, v]) => `${k.slice(op.length + 1)}: ${v}`).join(', ')} (tuned), else ${this.defaults[op]}` : `${this.defaults[op]} (default)`;
+    }
+    return out;
+  }
+}
+
+const registry = new WeakMap<KernelLibrary, KernelVariants>();
+
+/** The variant choice attached to a kernel library (created with the adapter's defaults on first use). */
+export function variantsOf(kernels: KernelLibrary): KernelVariants {
+  let v = registry.get(kernels);
+  if (!v) {
+    v = new KernelVariants(kernels.gpu);
+    registry.set(kernels, v);
+  }
+  return v;
+}
+
+/** Parses `op=variant` items (CLI `--kernel linear=kn_sg --kernel attention=sg`, or comma-separated). */
+export function parseKernelChoice(specs: string | string[]): KernelChoice {
+  const out: KernelChoice = {};
+  for (const item of (Array.isArray(specs) ? specs : [specs]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean)) {
+    const m = /^([a-z_0-9]+)=([a-z_0-9]+)$/.exec(item);
+    if (!m) throw new Error(`--kernel ${item}: expected op=variant (ops: ${OP_NAMES.join(', ')})`);
+    const op = m[1] as OpName;
+    if (!OP_NAMES.includes(op)) throw new Error(`--kernel ${item}: no op named '${m[1]}' (ops: ${OP_NAMES.join(', ')})`);
+    if (!VARIANTS[op].some((v) => v.name === m[2])) throw new Error(`--kernel ${item}: no ${op} variant '${m[2]}' (variants: ${VARIANTS[op].map((v) => v.name).join(', ')})`);
+    out[op] = m[2];
+  }
+  return out;
+}

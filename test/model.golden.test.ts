@@ -1,0 +1,109 @@
+// The public API end to end on both golden cases: DualToken loaded from the case folder by the
+// Node loader; encode(pixel_values), encodeImages(input PNGs through the GPU preprocessing),
+// decode(code_pix) to recon and 8-bit images; and the official .pt checkpoint giving the same
+// outputs bit for bit as model.safetensors.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe as suite, expect, it } from 'vitest';
+import type { Gpu } from '../src/core/gpu.js';
+import { DualToken } from '../src/model/dualtoken.js';
+import { decodeImage } from '../src/node/decode.js';
+import { createNodeGpu } from '../src/node/gpu.js';
+import { loadShaders } from '../src/node/shaders.js';
+import { openModelFiles } from '../src/node/load.js';
+import { Golden, GOLDEN_CASES, REL_TO_MAX, caseDir, compareFloat, describe } from './helpers/golden.js';
+
+function expectSameCodes(name: string, got: Int32Array, ref: ArrayLike<number>): void {
+  const diff: string[] = [];
+  for (let i = 0; i < ref.length; i++) if (got[i] !== ref[i]) diff.push(`[${i}] got ${got[i]} ref ${ref[i]}`);
+  console.log(`${name.padEnd(28)} ${diff.length} of ${ref.length} codes differ`);
+  expect(diff, `${name}: codes differ from the reference`).toEqual([]);
+}
+
+async function load(gpu: Gpu, dir: string, weightsFile: string): Promise<DualToken> {
+  const files = await openModelFiles(join(dir, weightsFile));
+  try {
+    return await DualToken.create(gpu, loadShaders(), files.config, files.source);
+  } finally {
+    await files.source.close?.();
+  }
+}
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await createNodeGpu();
+});
+afterAll(() => gpu.destroy());
+
+for (const name of GOLDEN_CASES) {
+  suite(`DualToken API, golden case ${name}`, () => {
+    it('encode(pixel_values) and decode(code_pix) match the reference', async () => {
+      const golden = await Golden.open(name);
+      const model = await load(gpu, caseDir(name), 'model.safetensors');
+      const pv = await golden.get('pixel_values');
+      const B = pv.shape[0];
+      const enc = await model.encode(pv.data as Float32Array, B);
+      expectSameCodes(`${name} code_pix`, enc.pixelCodes, (await golden.get('code_pix')).data);
+      expectSameCodes(`${name} code_sem`, enc.semanticCodes, (await golden.get('code_sem')).data);
+      const failures: string[] = [];
+      const check = async (tensor: string, got: Float32Array) => {
+        const c = compareFloat(`${name} ${tensor}`, got, await golden.get(tensor));
+        if (!(c.relToMax <= REL_TO_MAX)) failures.push(describe(c));
+      };
+      await check('z_q_sem', enc.semanticFeatures);
+      await check('pooler_output', enc.embedding);
+      const dec = await model.decode(enc.pixelCodes, B);
+      await check('recon_from_codes', dec.recon);
+      expect(failures).toEqual([]);
+      // 8-bit output within +-1 of the official recon_*.png (truncation at a value boundary may flip).
+      for (let b = 0; b < B; b++) {
+        const ref = decodeImage(readFileSync(join(caseDir(name), `recon_${b}.png`)), `recon_${b}.png`);
+        let worst = 0;
+        for (let i = 0; i < ref.data.length; i++) worst = Math.max(worst, Math.abs(ref.data[i] - dec.images[b].data[i]));
+        console.log(`${name} recon_${b}.png: worst 8-bit difference ${worst}`);
+        expect(worst).toBeLessThanOrEqual(1);
+      }
+      model.dispose();
+    });
+
+    it('encodeImages(input PNGs) gives the reference codes through the GPU preprocessing', async () => {
+      const golden = await Golden.open(name);
+      const model = await load(gpu, caseDir(name), 'model.safetensors');
+      const B = (await golden.get('pixel_values')).shape[0];
+      const images = Array.from({ length: B }, (_, b) => decodeImage(readFileSync(join(caseDir(name), `input_${b}.png`)), `input_${b}.png`));
+      const enc = await model.encodeImages(images);
+      expectSameCodes(`${name} code_pix from PNG`, enc.pixelCodes, (await golden.get('code_pix')).data);
+      expectSameCodes(`${name} code_sem from PNG`, enc.semanticCodes, (await golden.get('code_sem')).data);
+      const c = compareFloat(`${name} pooler_output from PNG`, enc.embedding, await golden.get('pooler_output'));
+      expect(c.relToMax, describe(c)).toBeLessThanOrEqual(REL_TO_MAX);
+      model.dispose();
+    });
+
+    it('checkpoint.pt gives the same outputs as model.safetensors, bit for bit', async () => {
+      const golden = await Golden.open(name);
+      const pv = await golden.get('pixel_values');
+      const B = pv.shape[0];
+      const outputs: Uint8Array[][] = [];
+      for (const file of ['model.safetensors', 'checkpoint.pt']) {
+        const model = await load(gpu, caseDir(name), file);
+        const enc = await model.encode(pv.data as Float32Array, B);
+        const dec = await model.decode(enc.pixelCodes, B);
+        outputs.push([enc.pixelCodes, enc.semanticCodes, enc.semanticFeatures, enc.embedding, dec.recon].map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)));
+        model.dispose();
+      }
+      outputs[0].forEach((bytes, i) => expect(Buffer.compare(Buffer.from(bytes), Buffer.from(outputs[1][i])), `output ${i}`).toBe(0));
+    });
+  });
+}
+
+suite('DualToken API errors', () => {
+  it('rejects codes outside the codebook, naming the position', async () => {
+    const model = await load(gpu, caseDir('tiny'), 'model.safetensors');
+    const [h, w, D] = model.config.quantPix.codeShape;
+    const codes = new Int32Array(h * w * D);
+    codes[D + 1] = model.config.quantPix.nEmbed;
+    await expect(model.decode(codes, 1)).rejects.toThrow(`decode: code_pix[0,0,1,1] = ${model.config.quantPix.nEmbed} is out of range for the ${model.config.quantPix.nEmbed}-entry codebook`);
+    await expect(model.encode(new Float32Array(5), 1)).rejects.toThrow(/encode: pixel_values has 5 values, \[1,3,64,64\] needs 12288/);
+    model.dispose();
+  });
+});
