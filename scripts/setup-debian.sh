@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the engine needs on a Debian 12 machine without a GPU: a CPU Vulkan driver that
-# Dawn accepts (Mesa lavapipe >= 24, from bookworm-backports; Debian 12's own Mesa 22 is refused).
+# Installs what the engine and its tests need on a Debian 12 machine without a GPU: a CPU Vulkan
+# driver that Dawn accepts (Mesa lavapipe >= 24, from bookworm-backports; Debian 12's own Mesa 22
+# is refused) and Debian's Chromium for the browser tests (WebGPU on SwiftShader).
 # Idempotent; needs root (or sudo).
 set -euo pipefail
 SUDO=""
@@ -17,4 +18,5 @@ SRC
 fi
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers libvulkan1 >/dev/null
-ls /usr/share/vulkan/icd.d/lvp_icd*.json
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+ls /usr/share/vulkan/icd.d/lvp_icd*.json /usr/bin/chromium

@@ -8,7 +8,8 @@
 //   need a creation-time size).
 // Variants: CAUSAL = 1 masks keys j > i (query i sees keys 0..i).
 // For CPU drivers (lavapipe), where every storage load inside a loop is done lane by lane: each
-// invocation owns one query, a workgroup 64 consecutive queries of one (b, h), so all lanes read
+// invocation owns one query, a workgroup WORKGROUP ({{WORKGROUP}}, a placeholder) consecutive
+// queries of one (b, h), so all lanes read
 // the same key and value rows. Each row is loaded once per group of 8 lanes (one vec4 in 8 per
 // lane) and the lanes read each other's parts with subgroupShuffle (a register permute). Keys go
 // in blocks of 8: the 8 scores first, then one rescale of the running sum and accumulator per
@@ -39,12 +40,12 @@ const SLOTS: u32 = (D4 + 7u) / 8u;
 const KB: u32 = 8u;
 override CAUSAL: u32 = 0u;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size({{WORKGROUP}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_invocation_id) sid: u32) {
   let g = wid.x + wid.y * nwg.x;
   if (g >= p.B * p.H * p.qGroups) { return; } // uniform across the workgroup
-  let i0 = (g % p.qGroups) * 64u;
+  let i0 = (g % p.qGroups) * {{WORKGROUP}}u;
   let h = (g / p.qGroups) % p.H;
   let b = g / (p.qGroups * p.H);
   let i = min(i0 + lid, p.Lq - 1u);
@@ -57,7 +58,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var mx = -3.0e38;
   var sum = 0.0;
   var end = p.Lk;
-  if (CAUSAL == 1u) { end = min(min(i0 + 64u, p.Lq), p.Lk); } // the workgroup's last query sees keys 0..i0+63
+  if (CAUSAL == 1u) { end = min(min(i0 + {{WORKGROUP}}u, p.Lq), p.Lk); } // the workgroup's last query sees keys up to itself
   let kb0 = p.k_off + b * p.k_bs + h * D;
   let vb0 = p.v_off + b * p.v_bs + h * D;
   for (var j0 = 0u; j0 < end; j0 += KB) {

@@ -118,6 +118,12 @@ suite('browser: headless Chromium with WebGPU', () => {
     expect(again.download.cacheDisabled).toBeUndefined();
   });
 
+  it('reads images from every input type to the same RGB (GPU and 2D-canvas paths)', async () => {
+    const r = await inPage((url: string) => window.dualtokenTest.imageInputs(url), '/golden/tiny/input_0.png');
+    console.log(`image inputs: ${JSON.stringify(r)}`);
+    for (const [name, v] of Object.entries(r)) expect({ name, ...v }).toEqual({ name, width: 105, height: 97, differing: 0 });
+  });
+
   it('runs the demo page and saves a screenshot (test/artifacts/demo.png)', async () => {
     const demo = await browser.newPage({ viewport: { width: 1200, height: 1100 } });
     const demoLog = collectPageLog(demo);

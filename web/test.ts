@@ -12,6 +12,7 @@ import {
   toFloat32,
   type Gpu,
   type HttpReaderStats,
+  type RgbImage,
   type TensorSource,
 } from '../src/browser/index.js';
 
@@ -166,7 +167,50 @@ async function load(modelUrl: string): Promise<LoadRun> {
   return { ms, download: download! };
 }
 
-const api = { env, golden, load };
+/** The same PNG through every image input path: Blob, ImageBitmap, <img>, <canvas>, ImageData; GPU and 2D-canvas reads. */
+async function imageInputs(url: string): Promise<Record<string, { width: number; height: number; differing: number }>> {
+  const g = await gpu();
+  const blob = await fetchBlob(url);
+  const ref = await imageToRgb(blob, { gpu: g });
+  const bitmap = await createImageBitmap(blob);
+  const img = new Image();
+  img.src = url;
+  await img.decode();
+  const canvas = document.createElement('canvas');
+  canvas.width = ref.width;
+  canvas.height = ref.height;
+  canvas.getContext('2d')!.drawImage(bitmap, 0, 0);
+  const imageData = canvas.getContext('2d')!.getImageData(0, 0, ref.width, ref.height);
+  const inputs: Record<string, Promise<RgbImage>> = {
+    'Blob (2D canvas)': imageToRgb(blob),
+    'ImageBitmap (GPU)': imageToRgb(bitmap, { gpu: g }),
+    'ImageBitmap (2D canvas)': imageToRgb(bitmap),
+    'HTMLImageElement (GPU)': imageToRgb(img, { gpu: g }),
+    'HTMLCanvasElement (GPU)': imageToRgb(canvas, { gpu: g }),
+    'OffscreenCanvas (2D canvas)': imageToRgb(bitmapCanvas(bitmap)),
+    ImageData: imageToRgb(imageData),
+  };
+  if (typeof VideoFrame !== 'undefined') {
+    const frame = new VideoFrame(bitmap, { timestamp: 0 });
+    inputs['VideoFrame (GPU, else 2D canvas)'] = imageToRgb(frame, { gpu: g }).finally(() => frame.close());
+  }
+  const out: Record<string, { width: number; height: number; differing: number }> = {};
+  for (const [name, p] of Object.entries(inputs)) {
+    const got = await p;
+    let differing = got.data.length === ref.data.length ? 0 : -1;
+    if (differing === 0) for (let i = 0; i < got.data.length; i++) if (got.data[i] !== ref.data[i]) differing++;
+    out[name] = { width: got.width, height: got.height, differing };
+  }
+  return out;
+}
+
+function bitmapCanvas(bitmap: ImageBitmap): OffscreenCanvas {
+  const c = new OffscreenCanvas(bitmap.width, bitmap.height);
+  c.getContext('2d')!.drawImage(bitmap, 0, 0);
+  return c;
+}
+
+const api = { env, golden, load, imageInputs };
 declare global {
   interface Window {
     dualtokenTest: typeof api;

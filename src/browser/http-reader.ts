@@ -25,6 +25,7 @@ export const DEFAULT_CACHE_NAME = 'dualtoken-weights-v1';
 /** Ranges longer than this are fetched (and cached) in pieces of this size. */
 const CHUNK_BYTES = 64 * 1024 * 1024;
 const HEAD_BYTES = 8;
+const RETRIES = 2;
 /** plan(): planned ranges closer than this are fetched together (the gap is downloaded too). */
 const SPAN_GAP = 64 * 1024;
 /** plan(): a span (one request, one cache entry) grows up to this size. */
@@ -36,7 +37,6 @@ interface Span {
   /** Fetched once already (its bytes are in the cache, unless caching is off). */
   fetched?: boolean;
 }
-const RETRIES = 2;
 
 export interface HttpReaderOptions {
   /** Cache API cache name, or false for no caching. Default DEFAULT_CACHE_NAME. */

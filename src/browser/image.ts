@@ -57,7 +57,15 @@ export async function imageToRgb(input: ImageInput, opts: { gpu?: Gpu } = {}): P
   if (typeof HTMLImageElement !== 'undefined' && src instanceof HTMLImageElement && !src.complete) await src.decode();
   const { width, height } = sizeOf(src);
   checkImageSize(width, height, 'image');
-  return opts.gpu ? readThroughGpu(opts.gpu, src, width, height) : readThroughCanvas(src, width, height);
+  if (opts.gpu) {
+    try {
+      return await readThroughGpu(opts.gpu, src, width, height);
+    } catch (e) {
+      // Some sources cannot be copied on some adapters (e.g. a VideoFrame on SwiftShader): use the 2D canvas.
+      if (!(e instanceof DOMException)) throw e;
+    }
+  }
+  return readThroughCanvas(src, width, height);
 }
 
 function readThroughCanvas(src: Drawable, width: number, height: number): RgbImage {

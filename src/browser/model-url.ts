@@ -88,7 +88,10 @@ async function fetchJson(url: string, opts: ModelUrlOptions, optional: boolean):
   try {
     res = await doFetch(url, { headers: opts.headers, signal: opts.signal });
   } catch (e) {
-    throw new Error(`${url}: cannot fetch (${(e as Error).message})`);
+    // Offline: the browser's HTTP cache may still hold it (the weights come from the Cache API then).
+    const cached = opts.signal?.aborted ? undefined : await doFetch(url, { headers: opts.headers, cache: 'force-cache' }).catch(() => undefined);
+    if (!cached) throw new Error(`${url}: cannot fetch (${(e as Error).message})`);
+    res = cached;
   }
   if (optional && res.status === 404) return undefined;
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status} ${res.statusText}`);

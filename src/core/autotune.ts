@@ -12,7 +12,7 @@ import type { KernelLibrary } from './kernels.js';
 import { attention, heads, linear } from './ops.js';
 import { Program } from './program.js';
 import { Tensor } from './tensor.js';
-import { OP_NAMES, availableVariants, variantsOf, type OpName, type TunedTable } from './variants.js';
+import { OP_NAMES, VARIANTS, availableVariants, variantsOf, type OpName, type TunedTable } from './variants.js';
 
 /** Default accuracy bar: worst sampled |got - ref| over the largest |ref|. */
 export const F32_TOLERANCE = 1e-4;
@@ -293,7 +293,7 @@ export interface VariantResult {
 export interface MeasureOptions {
   /** Steady repetitions per variant (taken in turns across variants). */
   reps?: number;
-  /** Per-variant tolerance; default F32_TOLERANCE. */
+  /** Per-variant tolerance; default the variant's own (VARIANTS), else F32_TOLERANCE. */
   tolerance?: (variant: string) => number;
   log?: (line: string) => void;
 }
@@ -322,7 +322,7 @@ export async function measureVariants(kernels: KernelLibrary, c: OpCase, variant
   const results: VariantResult[] = [];
   try {
     for (const variant of variants) {
-      const tolerance = opts.tolerance?.(variant) ?? F32_TOLERANCE;
+      const tolerance = opts.tolerance?.(variant) ?? (op && VARIANTS[op].find((v) => v.name === variant)?.tolerance) ?? F32_TOLERANCE;
       const r: VariantResult = { variant, status: 'ok', tolerance, timesMs: [] };
       results.push(r);
       const prog = new Program(kernels, `${c.title} [${variant}]`);
@@ -389,6 +389,8 @@ export interface AutotuneOptions {
   force?: boolean;
   ops?: OpName[];
   reps?: number;
+  /** Let variants with a looser accuracy bound than f32 (e.g. f16 weights) win; off by default. */
+  allowReducedPrecision?: boolean;
   log?: (line: string) => void;
 }
 
@@ -411,7 +413,8 @@ export async function autotune(kernels: KernelLibrary, opts: AutotuneOptions = {
   const ops = opts.ops ?? [...OP_NAMES];
   const table: TunedTable = {};
   for (const c of tuneCases().filter((t) => ops.includes(t.op as OpName))) {
-    const variants = availableVariants(kernels.gpu, c.op as OpName);
+    const op = c.op as OpName;
+    const variants = availableVariants(kernels.gpu, op).filter((v) => opts.allowReducedPrecision || (VARIANTS[op].find((i) => i.name === v)?.tolerance ?? F32_TOLERANCE) <= F32_TOLERANCE);
     const results = await measureVariants(kernels, c, variants, { reps: opts.reps ?? 3, log: opts.log });
     const valid = results.filter((r) => r.status === 'ok' && r.medianMs !== undefined);
     if (!valid.length) continue;

@@ -45,10 +45,25 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
   const bind = { x, bias: opts.bias ?? w, residual: opts.residual ?? w, y };
   const cost = { flops: 2 * M * N * K, bytes: 4 * (M * K + N * K + M * N * (opts.residual ? 2 : 1)) };
   let variant = variantsOf(prog.kernels).choose('linear', shapeClass('linear', { M }));
-  if ((variant === 'kn' || variant === 'kn_sg') && K % 4 !== 0) variant = 'tiled'; // x is read as vec4 rows
-  if (variant === 'kn' || variant === 'kn_sg') {
+  if (variant.startsWith('kn') && K % 4 !== 0) variant = 'tiled'; // x is read as vec4 rows
+  if (variant === 'kn_sg_f16') {
+    const wh = packedWeightF16(prog, w, N, K);
+    const ROWS = Math.min(8, knRows(M));
+    const Np8 = cdiv(N, 8);
+    const WORKGROUP = pickWorkgroup(prog.gpu, Np8);
+    const groupsN = cdiv(Np8, WORKGROUP);
+    prog.dispatch({
+      kernel: 'linear_kn_sg_f16',
+      defines: { ROWS, WORKGROUP },
+      constants,
+      uniforms: { M, N, K4: K / 4, Np8, groupsN },
+      bind: { ...bind, wh },
+      groups: groupsN * cdiv(M, ROWS),
+      cost,
+    });
+  } else if (variant === 'kn' || variant === 'kn_sg') {
     const wt = packedWeight(prog, w, N, K);
-    const ROWS = knRows(M);
+    const ROWS = (globalThis as any).ROWSTEST ?? knRows(M);
     const Np4 = cdiv(N, 4);
     const WORKGROUP = variant === 'kn' ? 64 : pickWorkgroup(prog.gpu, Np4);
     const groupsN = cdiv(Np4, WORKGROUP);
@@ -99,6 +114,26 @@ export function packedWeight(prog: Program, w: Tensor, N: number, K: number): Te
   if (!byLayout) packed.set(w.buffer, (byLayout = new Map()));
   byLayout.set(key, wt);
   return wt;
+}
+
+/** The weight w [N, K] as linear_kn_sg_f16 reads it: [K, ceil(N/8)] vec4u of half pairs (see linear_pack_f16.wgsl); made once per weight buffer. */
+export function packedWeightF16(prog: Program, w: Tensor, N: number, K: number): Tensor {
+  const key = `kn-f16|${w.offset}|${N}x${K}`;
+  let byLayout = packed.get(w.buffer);
+  const hit = byLayout?.get(key);
+  if (hit) return hit;
+  const Np8 = cdiv(N, 8);
+  const buffer = prog.gpu.device.createBuffer({
+    label: `${w.label} [K,N] f16 packed`,
+    size: Math.max(16, K * Np8 * 16),
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+  });
+  const wh = new Tensor(buffer, [K, Np8 * 4], 'u32', 0, `${w.label} [K,N] f16`);
+  wh.pinned = true;
+  runOnce(prog, 'linear_pack_f16', { N, K, Np8 }, { w, wh }, cdiv(K * Np8, 64));
+  if (!byLayout) packed.set(w.buffer, (byLayout = new Map()));
+  byLayout.set(key, wh);
+  return wh;
 }
 
 /** Frees the packed copies made of a weight buffer. */
@@ -216,10 +251,11 @@ export function attention(prog: Program, a: AttentionArgs): Tensor {
   let variant = variantsOf(prog.kernels).choose('attention', shapeClass('attention', { Lq: a.Lq }));
   const aligned = a.D % 4 === 0 && views.every((t) => t.off % 4 === 0 && t.bs % 4 === 0 && t.rs % 4 === 0 && t.t.offset % 16 === 0);
   if (variant === 'sg' && !(aligned && a.Lq >= 8 && subgroupsOf8(prog.gpu))) variant = 'lane';
-  const qGroups = cdiv(a.Lq, 64);
+  const WORKGROUP = pickWorkgroup(prog.gpu, a.Lq);
+  const qGroups = cdiv(a.Lq, WORKGROUP);
   prog.dispatch({
     kernel: variant === 'sg' ? 'attention_sg' : 'attention',
-    defines: { HEAD_DIM: a.D },
+    defines: variant === 'sg' ? { HEAD_DIM: a.D, WORKGROUP } : { HEAD_DIM: a.D },
     constants: { CAUSAL: a.causal ? 1 : 0 },
     uniforms: {
       B: a.B, H: a.H, Lq: a.Lq, Lk: a.Lk, scale: a.scale ?? 1 / Math.sqrt(a.D),
