@@ -17,5 +17,5 @@ xz -T2 -c "$(command -v node)" > .gpu/node.xz
 o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64-lists'
 mkdir -p /tmp/amd64-lists/partial
 apt-get $o update -qq
-(cd .gpu/debs && apt-get $o download -qq libvulkan1)
+(cd .gpu/debs && apt-get $o download -qq libvulkan1 libglvnd0 libglx0 libgl1 libegl1 libgles2 libopengl0)  # the NVIDIA ICD needs GLVND
 du -sh .gpu

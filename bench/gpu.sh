@@ -15,5 +15,10 @@ for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulka
 done
 export DUALTOKEN_SHADERS=$PWD/.gpu/shaders XDG_RUNTIME_DIR=/tmp
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
-/tmp/node .gpu/dualtoken.mjs bench --preset siglip_384_rvq8 --batch 1,4 --reps 5 --profile --json "$OUT/e2e-gpu.json" 2>&1 | tee "$OUT/e2e.log"
-PYTHONUNBUFFERED=1 python3 bench/torch_ref.py --batch 1,4 --reps 5 --json "$OUT/torch-gpu.json" 2>&1 | tee "$OUT/torch.log"
+# Overridable for a dry run on a CPU machine, e.g. BENCH_ARGS="--model test/fixtures/golden/tiny --batch 1".
+BENCH_ARGS=${BENCH_ARGS:---preset siglip_384_rvq8 --batch 1,4 --reps 5 --profile}
+TORCH_ARGS=${TORCH_ARGS:---batch 1,4 --reps 5}
+# shellcheck disable=SC2086
+/tmp/node .gpu/dualtoken.mjs bench $BENCH_ARGS --json "$OUT/e2e-gpu.json" 2>&1 | tee "$OUT/e2e.log"
+# shellcheck disable=SC2086
+PYTHONUNBUFFERED=1 python3 bench/torch_ref.py $TORCH_ARGS --json "$OUT/torch-gpu.json" 2>&1 | tee "$OUT/torch.log"

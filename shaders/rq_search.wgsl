@@ -1,23 +1,23 @@
-// rq_search: residual quantization, the nearest-codeword search at every depth
+// rq_search: residual quantization, the codes chosen at every depth
 //            (official RQBottleneck.quantize, shared codebook: VQEmbedding.compute_distances + argmin)
-//   x        [T, E]       tokens (T = B*h*w, raster order)
-//   w        [K, E4] vec4 the K candidate codewords (the codebook weight without its padding row),
-//                         each zero-padded to E4 = ceil(E/4) vec4s; built once at load
-//   w_norm   [K]          |w_k|^2, built once at load
-//   codes    [T, D] i32   c[d] = argmin_k (|r|^2 + |w_k|^2) - 2 r.w_k, the lowest k on ties
-//   z_q      [T, E]       sum_d w[c[d]], summed in depth order
-//   margin   [T, D]       second-smallest minus smallest distance of each selection (0 on a tie)
-//   residual [T, D, E]    the residual fed to depth d: r_0 = x, r_{d+1} = r_d - w[c[d]]
+//   x      [T, E]       tokens (T = B*h*w, raster order)
+//   w      [K, E4] vec4 the K candidate codewords (the codebook weight without its padding row),
+//                       each zero-padded to E4 = ceil(E/4) vec4s; built once at load
+//   w_norm [K]          |w_k|^2, built once at load
+//   codes  [T, D] i32   c[d] = argmin_k (|r|^2 + |w_k|^2) - 2 r.w_k over the residual
+//                       r_0 = x, r_{d+1} = r_d - w[c[d]]; the lowest k on ties
+//   margin [T, D]       second-smallest minus smallest distance of each selection (0 on a tie)
+// z_q = sum_d w[c[d]] is rq_embed's job (the same f32 sum in depth order).
 // E ({{EMBED_DIM}}) is a placeholder: the residuals are private arrays. Distances in f32, in the
 // official form (norms first, then -2 r.w).
 // Each invocation quantizes TB tokens and scans the whole codebook at every depth with their
 // residuals in registers: no [T, K] distance matrix, no shared memory, and each codebook vec4
 // (the same address in all invocations) feeds TB tokens. Measured on lavapipe at the released
-// size: TB = 4 runs ~8x faster than one token per invocation and ~25x faster than invocations
-// that split the codebook; TB = 8 is another 1.5x faster but takes twice as long to compile
-// (~8 s, as the private arrays grow with TB * E). Invocations past T redo the last token and
-// store nothing. Loop-local variables are initialised explicitly: Dawn + lavapipe were seen not
-// to re-zero a `var a: T;` declared in a loop body on each iteration.
+// size (729 tokens, 16384 x 32, depth 8): TB = 4 is 5-8x faster than one token per invocation and
+// ~25x faster than invocations that split the codebook; TB = 8 is 1.5x faster again but its
+// compilation takes twice as long and it needs twice the registers. Invocations past T redo the
+// last token and store nothing. Loop-local variables are initialised explicitly: Dawn + lavapipe
+// were seen not to re-zero a `var a: T;` declared in a loop body on each iteration.
 struct Params { T: u32, K: u32, D: u32, }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -25,9 +25,7 @@ struct Params { T: u32, K: u32, D: u32, }
 @group(0) @binding(2) var<storage, read> w: array<vec4f>;
 @group(0) @binding(3) var<storage, read> w_norm: array<f32>;
 @group(0) @binding(4) var<storage, read_write> codes: array<i32>;
-@group(0) @binding(5) var<storage, read_write> z_q: array<f32>;
-@group(0) @binding(6) var<storage, read_write> margin: array<f32>;
-@group(0) @binding(7) var<storage, read_write> residual: array<f32>;
+@group(0) @binding(5) var<storage, read_write> margin: array<f32>;
 
 const E: u32 = {{EMBED_DIM}}u;
 const E4: u32 = (E + 3u) / 4u;
@@ -41,21 +39,6 @@ fn load_x(base: u32, e: u32) -> vec4f {
   if (e + 2u < E) { v.z = x[base + e + 2u]; }
   if (e + 3u < E) { v.w = x[base + e + 3u]; }
   return v;
-}
-
-fn store_residual(base: u32, e: u32, v: vec4f) {
-  residual[base + e] = v.x;
-  if (e + 1u < E) { residual[base + e + 1u] = v.y; }
-  if (e + 2u < E) { residual[base + e + 2u] = v.z; }
-  if (e + 3u < E) { residual[base + e + 3u] = v.w; }
-}
-
-// z_q += v (z_q = v at the first depth).
-fn add_z_q(base: u32, e: u32, v: vec4f, first: bool) {
-  z_q[base + e] = select(z_q[base + e], 0.0, first) + v.x;
-  if (e + 1u < E) { z_q[base + e + 1u] = select(z_q[base + e + 1u], 0.0, first) + v.y; }
-  if (e + 2u < E) { z_q[base + e + 2u] = select(z_q[base + e + 2u], 0.0, first) + v.z; }
-  if (e + 3u < E) { z_q[base + e + 3u] = select(z_q[base + e + 3u], 0.0, first) + v.w; }
 }
 
 @compute @workgroup_size(8)
@@ -99,20 +82,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       }
     }
     for (var i = 0u; i < TB; i++) {
-      let t = t0 + i;
-      let store = t < p.T;
-      if (store) {
-        codes[t * p.D + d] = i32(arg[i]);
-        margin[t * p.D + d] = second[i] - best[i];
+      if (t0 + i < p.T) {
+        codes[(t0 + i) * p.D + d] = i32(arg[i]);
+        margin[(t0 + i) * p.D + d] = second[i] - best[i];
       }
-      for (var j = 0u; j < E4; j++) {
-        let c = w[arg[i] * E4 + j];
-        if (store) {
-          store_residual((t * p.D + d) * E, 4u * j, r[i * E4 + j]);
-          add_z_q(t * E, 4u * j, c, d == 0u);
-        }
-        r[i * E4 + j] -= c;
-      }
+      for (var j = 0u; j < E4; j++) { r[i * E4 + j] -= w[arg[i] * E4 + j]; }
     }
   }
 }

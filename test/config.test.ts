@@ -35,7 +35,17 @@ describe('config', () => {
     expect(() => parseConfig(c, tinySiglip())).toThrow(/config\.json: 'layer_sem' must be a layer number in 1\.\.4 \(got 9\)/);
     const d = tinyConfig();
     d.rqvaesiglip.vq_pix.code_shape = [5, 5, 4];
+    d.rqvaesiglip.vq_pix.latent_shape = [5, 5, 16];
     expect(() => parseConfig(d, tinySiglip())).toThrow(/vq_pix: code_shape \[5,5,4\] does not match the 4x4 token grid/);
+  });
+
+  it('refuses quantizer layouts the engine does not implement', () => {
+    const c = tinyConfig();
+    c.rqvaesiglip.vq_sem.shared_codebook = false;
+    expect(() => parseConfig(c, tinySiglip())).toThrow(/vq_sem: shared_codebook false \(one codebook per depth\) is not supported/);
+    const d = tinyConfig();
+    d.rqvaesiglip.vq_pix.latent_shape = [4, 4, 8];
+    expect(() => parseConfig(d, tinySiglip())).toThrow(/vq_pix: latent_shape \[4,4,8\] must be \[h, w, embed_dim\]/);
   });
 
   it('accepts a config without a shortcut', () => {

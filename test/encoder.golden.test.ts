@@ -1,5 +1,5 @@
 // The DualToken encoder against the official model on both golden cases: every intermediate the
-// golden case stores (hidden states, projections, residuals, codes, margins, z_q, the semantic
+// golden case stores (hidden states, projections, codes, margins, z_q, the semantic
 // branch, the head), postquant_pix of z_q_pix, and decoding z_q_pix from the golden codes.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,11 +17,9 @@ const FLOAT_TAPS = [
   'prequant_shortcut',
   'prequant_pix_raw',
   'prequant_pix',
-  'rq_residual_pix',
   'margin_pix',
   'z_q_pix',
   'prequant_sem',
-  'rq_residual_sem',
   'margin_sem',
   'z_q_sem_raw',
   'z_q_sem',

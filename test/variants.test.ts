@@ -15,13 +15,18 @@ import { attentionRef, linearRef, randn, relErr } from './helpers/cpu-ref.js';
 import { conv2dRef, groupNormRef, randomArray, relToMax } from './helpers/cpu-ref-conv.js';
 import { runAndRead, testGpu, upload } from './helpers/gpu.js';
 
-/** Each variant of `op` the test device can run, recorded with that variant forced. */
-async function eachVariant(op: OpName, body: (variant: string) => Promise<void>): Promise<void> {
+/**
+ * Each variant of `op` the test device can run, recorded with that variant forced, with the
+ * tolerance to hold it to: `f32` for the f32 variants, the variant's own stated bound for the
+ * reduced-precision ones (e.g. f16 weights), never looser for an f32 variant.
+ */
+async function eachVariant(op: OpName, body: (variant: string, tol: (f32: number) => number) => Promise<void>): Promise<void> {
   const { kernels } = await testGpu();
   for (const variant of availableVariants(kernels.gpu, op)) {
+    const own = VARIANTS[op].find((v) => v.name === variant)?.tolerance;
     variantsOf(kernels).force(op, variant);
     try {
-      await body(variant);
+      await body(variant, (f32) => (own !== undefined && own > f32 ? own : f32));
     } finally {
       variantsOf(kernels).force(op, undefined);
     }
@@ -56,7 +61,7 @@ describe('linear variants', () => {
       const tw = upload(gpu, [N, K], w, 'w');
       const tb = upload(gpu, [N], b);
       const tr = upload(gpu, [M, N], r);
-      await eachVariant('linear', async (variant) => {
+      await eachVariant('linear', async (variant, tol) => {
         for (const mode of ['plain', 'bias+gelu', 'bias+residual'] as const) {
           const { kernels } = await testGpu();
           const prog = new Program(kernels, `linear ${variant}`);
@@ -66,7 +71,7 @@ describe('linear variants', () => {
             residual: mode === 'bias+residual' ? tr : undefined,
           });
           const [got] = await runAndRead(prog, [y]);
-          check(`linear ${variant} ${mode} ${M}x${N}x${K}`, got, linearRef(x, w, M, N, K, mode === 'plain' ? undefined : b, mode === 'bias+residual' ? r : undefined, mode === 'bias+gelu'), 1e-5);
+          check(`linear ${variant} ${mode} ${M}x${N}x${K}`, got, linearRef(x, w, M, N, K, mode === 'plain' ? undefined : b, mode === 'bias+residual' ? r : undefined, mode === 'bias+gelu'), tol(1e-5));
           prog.destroy();
         }
       });

@@ -394,6 +394,13 @@ export interface AutotuneOptions {
   log?: (line: string) => void;
 }
 
+/** Installs the stored autotune result for this adapter, if any (no measuring); returns it. */
+export async function loadTuned(kernels: KernelLibrary, storage: TuneStorage): Promise<TunedTable | undefined> {
+  const stored = await storage.load(adapterKey(kernels.gpu));
+  if (stored) variantsOf(kernels).setTuned(stored);
+  return stored;
+}
+
 /**
  * Picks the fastest valid variant per (op, shape class) for this adapter, installs the result in
  * the library's variant choice and saves it. With a stored result for this adapter (and no

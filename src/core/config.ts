@@ -90,6 +90,12 @@ export function parseVisionConfig(siglip: Json, where: string): VisionConfig {
 
 function parseQuantizer(q: Json, where: string): QuantizerConfig {
   const codeShape = field<number[]>(q, 'code_shape', where, (v) => isIntList(v) && (v as number[]).length === 3, 'a list [h, w, depth]');
+  // The engine searches one codebook at every depth (the released models share it).
+  if (q.shared_codebook === false) throw new Error(`${where}: shared_codebook false (one codebook per depth) is not supported`);
+  const latent = q.latent_shape as number[] | undefined;
+  if (latent !== undefined && (!isIntList(latent) || latent[0] !== codeShape[0] || latent[1] !== codeShape[1] || latent[2] !== q.embed_dim)) {
+    throw new Error(`${where}: latent_shape ${JSON.stringify(latent)} must be [h, w, embed_dim] with the h, w of code_shape [${codeShape}]`);
+  }
   return {
     embedDim: field(q, 'embed_dim', where, isPosInt, 'a positive integer'),
     nEmbed: field(q, 'n_embed', where, isPosInt, 'a positive integer'),

@@ -48,7 +48,7 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
   if (variant.startsWith('kn') && K % 4 !== 0) variant = 'tiled'; // x is read as vec4 rows
   if (variant === 'kn_sg_f16') {
     const wh = packedWeightF16(prog, w, N, K);
-    const ROWS = Math.min(8, knRows(M));
+    const ROWS = knRows(M);
     const Np8 = cdiv(N, 8);
     const WORKGROUP = pickWorkgroup(prog.gpu, Np8);
     const groupsN = cdiv(Np8, WORKGROUP);
@@ -63,7 +63,7 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
     });
   } else if (variant === 'kn' || variant === 'kn_sg') {
     const wt = packedWeight(prog, w, N, K);
-    const ROWS = (globalThis as any).ROWSTEST ?? knRows(M);
+    const ROWS = knRows(M);
     const Np4 = cdiv(N, 4);
     const WORKGROUP = variant === 'kn' ? 64 : pickWorkgroup(prog.gpu, Np4);
     const groupsN = cdiv(Np4, WORKGROUP);

@@ -43,20 +43,16 @@ export function searchCodebookData(weight: Float32Array, shape: number[]): { row
 export interface RqSearchResult {
   /** [..., D] i32 codes, the token dims of x first (= [B, h, w, D] for raster tokens). */
   codes: Tensor;
-  /** [..., E] sum of the chosen codewords. */
-  zq: Tensor;
   /** [..., D] second-best minus best squared distance of each selection. */
   margin: Tensor;
-  /** [..., D, E] the residual fed to each depth. */
-  residual: Tensor;
 }
 
 /** Tokens per workgroup of rq_search: 8 invocations x TB = 4 tokens each. */
 const RQ_TOKENS_PER_GROUP = 32;
 
 /**
- * Residual quantization with one codebook shared by all D depths (RQBottleneck.quantize).
- * x [..., E] -> codes [..., D] i32, z_q [..., E], margin [..., D], residual [..., D, E].
+ * The codes of residual quantization with one codebook shared by all D depths
+ * (RQBottleneck.quantize; z_q is rqEmbed of the codes).  x [..., E] -> codes [..., D] i32, margin [..., D]
  */
 export function rqSearch(prog: Program, x: Tensor, codebook: SearchCodebook, depth: number, label = 'rq'): RqSearchResult {
   const E = x.shape[x.shape.length - 1];
@@ -68,22 +64,21 @@ export function rqSearch(prog: Program, x: Tensor, codebook: SearchCodebook, dep
   const lead = x.shape.slice(0, -1);
   const T = x.numel / E;
   const codes = prog.alloc([...lead, depth], `${label}.codes`, 'i32');
-  const zq = prog.alloc(x.shape, `${label}.z_q`);
   const margin = prog.alloc([...lead, depth], `${label}.margin`);
-  const residual = prog.alloc([...lead, depth, E], `${label}.residual`);
   prog.dispatch({
     kernel: 'rq_search',
     defines: { EMBED_DIM: E },
     uniforms: { T, K, D: depth },
-    bind: { x, w: codebook.rows, w_norm: codebook.normSq, codes, z_q: zq, margin, residual },
+    bind: { x, w: codebook.rows, w_norm: codebook.normSq, codes, margin },
     groups: cdiv(T, RQ_TOKENS_PER_GROUP),
     cost: { flops: 2 * T * depth * K * width },
   });
-  return { codes, zq, margin, residual };
+  return { codes, margin };
 }
 
 /**
- * Decoding from codes: z_q = sum_d codebook[c[d]]   (RQBottleneck.embed_code, shared codebook).
+ * z_q = sum_d codebook[c[d]] in depth order: the quantizer's output (bit for bit the official
+ * running sum) and decoding from codes (RQBottleneck.embed_code, shared codebook).
  * codes [..., D] i32, codebook [K+1, E] -> [..., E]. The kernel cannot fail: codes outside
  * 0..K are clamped into it (validate codes on the host first); code K is the padding row, as
  * nn.Embedding returns it.

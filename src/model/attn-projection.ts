@@ -3,8 +3,7 @@
 import { attention, heads, layerNorm, linear } from '../core/ops.js';
 import type { Program } from '../core/program.js';
 import { meanHeads, mul } from '../core/quant-ops.js';
-import type { Tensor } from '../core/tensor.js';
-import { shapeStr } from '../core/tensor.js';
+import { shapeStr, type Tensor } from '../core/tensor.js';
 import type { Weights } from '../core/weights.js';
 
 /** norm1 / norm2 / norm3 are nn.LayerNorm with PyTorch's default eps. */
@@ -13,7 +12,7 @@ const NORM_EPS = 1e-5;
 const MLP_NORM_EPS = 1e-6;
 
 /** The packed qkv bias [q_bias, zero_k_bias, v_bias], built at load by prepareAttnProjection. */
-export function qkvBiasName(prefix: string): string {
+function qkvBiasName(prefix: string): string {
   return `${prefix}.attn.qkv.bias`;
 }
 

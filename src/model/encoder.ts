@@ -93,12 +93,11 @@ function quantize(prog: Program, w: Weights, cfg: DualTokenConfig, branch: Branc
   const r = rqSearch(prog, x, searchCodebook(w, cfg, branch), D, `quantizer_${branch}`);
   const codes = r.codes.view([B, h, wd, D]);
   const margin = r.margin.view([B, h, wd, D]);
-  const residual = r.residual.view([B, h, wd, D, E]);
   prog.tap(`code_${branch}`, codes);
   prog.tap(`margin_${branch}`, margin);
-  prog.tap(`rq_residual_${branch}`, residual);
-  prog.release(margin, residual);
-  return { codes, zq: r.zq };
+  prog.release(margin);
+  const zq = rqEmbed(prog, codes, w.get(codebookName(branch), [q.nEmbed + 1, E]), `quantizer_${branch}.z_q`).view([B, L, E]);
+  return { codes, zq };
 }
 
 /** The image path of RQVAESiglipModel.encode_image.  pixel_values [B, 3, S, S] -> codes, features, embedding */

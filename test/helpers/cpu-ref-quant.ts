@@ -18,7 +18,6 @@ export interface RqReference {
   margin: Float64Array; // [T, D]
   /** [T, D] |r|^2 + |w_best|^2: the size of the terms of the official distance form. */
   scale: Float64Array;
-  residual: Float64Array; // [T, D, E]
   /** Selections where the followed code was not the float64 argmin (only with `follow`). */
   nearTies: { t: number; d: number; chosen: number; best: number; excess: number; tolerance: number }[];
 }
@@ -35,14 +34,12 @@ export function rqReference(x: Float32Array, T: number, E: number, w: Float32Arr
   const zq = new Float64Array(T * E);
   const margin = new Float64Array(T * D);
   const scale = new Float64Array(T * D);
-  const residual = new Float64Array(T * D * E);
   const nearTies: RqReference['nearTies'] = [];
   const dist = new Float64Array(K);
   const r = new Float64Array(E);
   for (let t = 0; t < T; t++) {
     for (let e = 0; e < E; e++) r[e] = x[t * E + e];
     for (let d = 0; d < D; d++) {
-      residual.set(r, (t * D + d) * E);
       let best = 0;
       for (let k = 0; k < K; k++) {
         let s = 0;
@@ -72,7 +69,7 @@ export function rqReference(x: Float32Array, T: number, E: number, w: Float32Arr
       }
     }
   }
-  return { codes, zq, margin, scale, residual, nearTies };
+  return { codes, zq, margin, scale, nearTies };
 }
 
 /** sum_d w[clamp(c[d], 0, rows-1)] in float64.  codes [T, D], w [rows, E] -> [T, E] */
