@@ -76,17 +76,23 @@ export function availableVariants(gpu: Gpu, op: OpName): string[] {
   return VARIANTS[op].map((v) => v.name).filter((v) => !unsupported(gpu, op, v));
 }
 
-/** The fixed choice when nothing was tuned: measured on lavapipe for CPU adapters; the general variants elsewhere. */
+/**
+ * The fixed choice when nothing was tuned, from measurements: on CPU adapters (lavapipe, the
+ * kernel lab) the subgroup variants of every op; on an NVIDIA H200 (bench/results/h200-*.json)
+ * kn_sg linear and sg attention made the 384 encode 2.3x faster, while gemm_sg conv made the
+ * decode 2.3x slower than direct, so GPUs keep direct conv and chunked GroupNorm.
+ */
 export function defaultChoice(gpu: Gpu): Record<OpName, string> {
-  const pick = (op: OpName, cpu: string[]): string => {
-    if (isCpuAdapter(gpu)) for (const v of cpu) if (!unsupported(gpu, op, v)) return v;
+  const cpu = isCpuAdapter(gpu);
+  const pick = (op: OpName, preferred: string[]): string => {
+    for (const v of preferred) if (!unsupported(gpu, op, v)) return v;
     return VARIANTS[op][0].name;
   };
   return {
     linear: pick('linear', ['kn_sg', 'kn']),
     attention: pick('attention', ['sg']),
-    conv2d: pick('conv2d', ['gemm_sg']),
-    group_norm: pick('group_norm', ['vec4']),
+    conv2d: pick('conv2d', cpu ? ['gemm_sg'] : []),
+    group_norm: pick('group_norm', cpu ? ['vec4'] : []),
   };
 }
 

@@ -4,7 +4,9 @@
 import type { DualTokenConfig } from '../core/config.js';
 import { gridSize } from '../core/config.js';
 import type { Gpu } from '../core/gpu.js';
+import { autotune, loadTuned, type TuneStorage } from '../core/autotune.js';
 import { KernelLibrary, type ShaderSources } from '../core/kernels.js';
+import { variantsOf, type KernelChoice } from '../core/variants.js';
 import type { RgbImage } from '../core/image.js';
 import { ImageBatch, preprocess, toRgb8, unpackRgb8 } from '../core/preprocess.js';
 import { Program } from '../core/program.js';
@@ -39,6 +41,13 @@ export interface DualTokenOptions {
   /** Keep every named intermediate for read-back (debugging, golden tests). */
   keepTaps?: boolean;
   onProgress?: (p: LoadProgress) => void;
+  /** Kernel variants by op, e.g. {linear: 'kn_sg'} (see src/core/variants.ts); wins over tuning. */
+  kernels?: KernelChoice;
+  /** Where autotune results live: a stored result for this adapter is used. */
+  tuneStorage?: TuneStorage;
+  /** Measure the variants on this adapter now (and store the result) instead of reusing one. */
+  autotune?: boolean;
+  log?: (line: string) => void;
 }
 
 interface Compiled {
@@ -64,7 +73,16 @@ export class DualToken {
     const weights = new Weights(gpu, source);
     await weights.load((n) => usedByEncoder(n, config) || usedByDecoder(n), opts.onProgress);
     await prepareEncoderWeights(weights, config);
-    return new DualToken(gpu, config, weights, new KernelLibrary(gpu, shaders), opts.keepTaps ?? false);
+    const kernels = new KernelLibrary(gpu, shaders);
+    if (opts.autotune) await autotune(kernels, { storage: opts.tuneStorage, force: true, log: opts.log });
+    else if (opts.tuneStorage) await loadTuned(kernels, opts.tuneStorage);
+    variantsOf(kernels).override(opts.kernels ?? {});
+    return new DualToken(gpu, config, weights, kernels, opts.keepTaps ?? false);
+  }
+
+  /** Which kernel variant each op records, and why (override, tuned or the adapter default). */
+  kernelChoice(): Record<string, string> {
+    return variantsOf(this.kernels).describe();
   }
 
   /** Tensors of the source that no output uses (listed by `info`). */

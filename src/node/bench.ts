@@ -6,6 +6,8 @@ import type { Program } from '../core/program.js';
 import { DualToken } from '../model/dualtoken.js';
 import { OFFICIAL_CONFIGS } from '../model/presets.js';
 import { SyntheticSource } from '../model/synthetic.js';
+import type { KernelChoice } from '../core/variants.js';
+import { fileTuneStorage } from './autotune-cache.js';
 import { createNodeGpu } from './gpu.js';
 import { writeFile } from './io.js';
 import { openModelFiles } from './load.js';
@@ -19,6 +21,9 @@ export interface BenchOptions {
   json?: string;
   profile: boolean;
   adapter?: string;
+  kernels?: KernelChoice;
+  autotune?: boolean;
+  log?: (line: string) => void;
 }
 
 interface StageResult {
@@ -71,7 +76,8 @@ export async function benchCommand(o: BenchOptions): Promise<void> {
   console.log(`adapter: ${gpu.describe()}`);
   console.log(`model: ${o.model ?? `${o.preset} with synthetic weights of the real shapes`}`);
   const t0 = performance.now();
-  const model = await DualToken.create(gpu, loadShaders(), config, source);
+  const model = await DualToken.create(gpu, loadShaders(), config, source, { kernels: o.kernels, autotune: o.autotune, tuneStorage: fileTuneStorage(), log: o.log });
+  console.log(`kernels: ${Object.entries(model.kernelChoice()).map(([op, v]) => `${op} ${v}`).join('; ')}`);
   console.log(`weights: ${(model.weights.byteLength / 1e6).toFixed(0)} MB on the GPU, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const v = config.vision;
   const [h, w, D] = config.quantPix.codeShape;
@@ -100,7 +106,7 @@ export async function benchCommand(o: BenchOptions): Promise<void> {
     const peakMB = (model.weights.byteLength + o.batches.reduce((s, B) => s + model.encoderProgram(B).allocatedBytes + model.decoderProgram(B).allocatedBytes, 0)) / 1e6;
     console.log(`GPU memory held at the end (weights + every recorded program's buffers): ${peakMB.toFixed(0)} MB`);
     if (o.json) {
-      writeFile(o.json, JSON.stringify({ adapter: gpu.describe(), date: new Date().toISOString(), model: o.model ?? o.preset, synthetic: !o.model, weightsMB: model.weights.byteLength / 1e6, peakMB, results }, null, 1));
+      writeFile(o.json, JSON.stringify({ adapter: gpu.describe(), date: new Date().toISOString(), model: o.model ?? o.preset, synthetic: !o.model, kernels: model.kernelChoice(), weightsMB: model.weights.byteLength / 1e6, peakMB, results }, null, 1));
       console.log(`wrote ${o.json}`);
     }
   } finally {

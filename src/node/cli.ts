@@ -9,6 +9,7 @@ import { encodeSafetensors, openSafetensors } from '../core/safetensors.js';
 import type { RgbImage } from '../core/image.js';
 import type { DualToken, EncodeResult } from '../model/dualtoken.js';
 import { formatTable, summarize } from '../core/profile.js';
+import { parseKernelChoice, type KernelChoice } from '../core/variants.js';
 import type { Program } from '../core/program.js';
 import { parseArgs, type ParsedArgs } from './args.js';
 import { benchCommand } from './bench.js';
@@ -29,10 +30,12 @@ const USAGE = `usage:
   dualtoken demo [--out DIR]
   dualtoken bench [--preset siglip_384_rvq8 | --model DIR] [--batch 1,2] [--reps 2] [--json FILE] [--profile]
 options: --adapter auto|cpu|ICD.json (WebGPU adapter), --quiet (no progress), --batch-size N (images per GPU batch, 4),
-  --profile (encode/decode/reconstruct/bench: a per-kernel GPU time table on stderr)`;
+  --profile (encode/decode/reconstruct/bench: a per-kernel GPU time table on stderr),
+  --kernel op=variant[,op=variant] (kernel variants: linear, attention, conv2d, group_norm; see 'info'),
+  --autotune (measure the variants on this adapter and keep the winners in ~/.cache/dualtoken/)`;
 
-const VALUE_FLAGS = ['model', 'pixel-values', 'out', 'adapter', 'format', 'dtype', 'preset', 'batch', 'batch-size', 'reps', 'json'];
-const SWITCHES = ['quiet', 'help', 'drop-text-tower', 'drop-ema', 'profile'];
+const VALUE_FLAGS = ['model', 'pixel-values', 'out', 'adapter', 'format', 'dtype', 'preset', 'batch', 'batch-size', 'reps', 'json', 'kernel'];
+const SWITCHES = ['quiet', 'help', 'drop-text-tower', 'drop-ema', 'profile', 'autotune'];
 
 /** A batch where some inputs failed: the others were written; the exit status is still non-zero. */
 class PartialFailure extends Error {}
@@ -55,9 +58,20 @@ async function maybeProfile(args: ParsedArgs, programs: Program[]): Promise<void
 function openModel(args: ParsedArgs): Promise<DualToken> {
   const progress = new Progress('loading weights', 0, args.switches.has('quiet'), process.stderr, 'B');
   return loadDualToken(need(args, 'model'), {
-    adapter: args.flags.get('adapter'),
+    ...kernelOptions(args),
     onProgress: (p) => progress.update(p.bytes, `${p.tensors}/${p.totalTensors} tensors`, p.totalBytes),
   });
+}
+
+/** --adapter, --kernel and --autotune, as load options. */
+export function kernelOptions(args: ParsedArgs): { adapter?: string; kernels?: KernelChoice; autotune: boolean; log?: (line: string) => void } {
+  const spec = args.flags.get('kernel');
+  return {
+    adapter: args.flags.get('adapter'),
+    kernels: spec ? parseKernelChoice(spec) : undefined,
+    autotune: args.switches.has('autotune'),
+    log: args.switches.has('quiet') ? undefined : (line) => console.error(line),
+  };
 }
 
 /** Encodes images in batches of --batch-size with progress and ETA; results concatenated in order. */
@@ -244,7 +258,7 @@ export async function main(argv: string[]): Promise<number> {
       encode: () => encodeCommand(args),
       decode: () => decodeCommand(args),
       reconstruct: () => reconstructCommand(args),
-      info: () => infoCommand(need(args, 'model'), args.flags.get('adapter')),
+      info: () => infoCommand(need(args, 'model'), kernelOptions(args)),
       convert: () => convertCommand(args.positionals, args.flags, args.switches),
       bench: () =>
         benchCommand({
@@ -254,7 +268,7 @@ export async function main(argv: string[]): Promise<number> {
           reps: positiveInt(args.flags.get('reps') ?? '2', '--reps'),
           json: args.flags.get('json'),
           profile: args.switches.has('profile'),
-          adapter: args.flags.get('adapter'),
+          ...kernelOptions(args),
         }),
       demo: () => demoCommand(args.flags.get('out') ?? 'out/demo', args.switches.has('quiet'), args.flags.get('adapter')),
     };

@@ -1,11 +1,11 @@
 // dualtoken info: what a model folder holds and what running it costs.
 import type { DType } from '../core/tensor-source.js';
 import { DualToken } from '../model/dualtoken.js';
-import { loadDualToken, openModelFiles } from './load.js';
+import { loadDualToken, openModelFiles, type LoadOptions } from './load.js';
 
 const fmt = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : `${n}`);
 
-export async function infoCommand(modelPath: string, adapter?: string): Promise<void> {
+export async function infoCommand(modelPath: string, load: LoadOptions = {}): Promise<void> {
   const files = await openModelFiles(modelPath);
   const { config: c, source } = files;
   const names = source.names();
@@ -29,7 +29,7 @@ export async function infoCommand(modelPath: string, adapter?: string): Promise<
     `unused       ${unused.length} tensors not loaded${unused.length ? `: ${summarizeNames(unused)}` : ''}`,
   ];
   console.log(lines.join('\n'));
-  const model = await loadDualToken(modelPath, { adapter });
+  const model = await loadDualToken(modelPath, load);
   try {
     const enc = model.encoderProgram(1);
     const dec = model.decoderProgram(1);
@@ -37,6 +37,7 @@ export async function infoCommand(modelPath: string, adapter?: string): Promise<
     console.log(
       [
         `adapter      ${model.gpu.describe()}; features: ${['shader-f16', 'timestamp-query', 'subgroups'].filter((f) => model.gpu.has(f as 'shader-f16')).join(', ') || 'none'}`,
+        `kernels      ${Object.entries(model.kernelChoice()).map(([op, v]) => `${op} ${v}`).join('; ')}`,
         `GPU weights  ${(model.weights.byteLength / 1e6).toFixed(1)} MB (f32)`,
         `cost/image   encode ${fmt(flops(enc))}FLOP in ${enc.dispatchCount} dispatches, decode ${fmt(flops(dec))}FLOP in ${dec.dispatchCount} dispatches`,
       ].join('\n'),

@@ -8,6 +8,7 @@ import type { Gpu } from '../core/gpu.js';
 import type { TensorSource } from '../core/tensor-source.js';
 import { DualToken, type DualTokenOptions } from '../model/dualtoken.js';
 import { openWeightsFile } from './files.js';
+import { fileTuneStorage } from './autotune-cache.js';
 import { createNodeGpu } from './gpu.js';
 import { loadShaders } from './shaders.js';
 
@@ -67,7 +68,7 @@ export async function loadDualToken(path: string, opts: LoadOptions = {}): Promi
   const files = await openModelFiles(path);
   const gpu = opts.gpu ?? (await createNodeGpu({ adapter: opts.adapter }));
   try {
-    return await DualToken.create(gpu, loadShaders(), files.config, files.source, opts);
+    return await DualToken.create(gpu, loadShaders(), files.config, files.source, { tuneStorage: fileTuneStorage(), ...opts });
   } finally {
     await files.source.close?.();
   }
