@@ -27,12 +27,12 @@ import {
   linearCase,
   measureVariants,
   rate,
-  seeded,
   timeProgram,
   type OpCase,
   type VariantResult,
 } from '../src/core/autotune.js';
 import type { Gpu } from '../src/core/gpu.js';
+import { seeded } from '../src/core/random.js';
 import { KernelLibrary } from '../src/core/kernels.js';
 import { Program } from '../src/core/program.js';
 import { rqSearch, searchCodebookData } from '../src/core/quant-ops.js';

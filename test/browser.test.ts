@@ -7,7 +7,6 @@ import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe as suite, expect, it } from 'vitest';
-import type { DemoState } from '../web/demo.js';
 import type { GoldenRun } from '../web/test.js';
 import { REPO, buildWeb, collectPageLog, launchChromium, startWebServer, type RunningServer } from './helpers/browser.js';
 import { Golden, REL_TO_MAX, caseDir, compareFloat, describe } from './helpers/golden.js';

@@ -6,6 +6,7 @@
 //
 // The same op cases (inputs, sampled references, timing) serve the kernel benchmark
 // (bench/kernels.ts) at the real sizes.
+import { seeded } from './random.js';
 import { conv2d, groupNorm } from './conv-ops.js';
 import type { Gpu } from './gpu.js';
 import type { KernelLibrary } from './kernels.js';
@@ -53,20 +54,6 @@ export interface PreparedCase {
   destroy(): void;
 }
 
-/** Deterministic uniform values in [-scale, scale) (xorshift32). */
-export function seeded(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = ((s / 0x100000000) * 2 - 1) * scale;
-  }
-  return out;
-}
 
 /** `count` distinct-ish sample positions in [0, n), always including the first and last. */
 function samplePositions(n: number, count: number, seed: number): number[] {

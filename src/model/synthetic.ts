@@ -3,22 +3,9 @@
 // cases' (Linear/Conv N(0, 1/fan_in), norm weights 1 + 0.1 N, biases 0.05 N, zero_k_bias 0).
 import type { DualTokenConfig } from '../core/config.js';
 import { numel, type TensorInfo, type TensorSource } from '../core/tensor-source.js';
+import { seededGaussian } from '../core/random.js';
 import { imagePathShapes } from './shapes.js';
 
-function gaussian(n: number, seed: number, mean: number, std: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const uniform = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return (s + 0.5) / 4294967296;
-  };
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = mean + std * Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-  return out;
-}
 
 function hash(name: string, seed: number): number {
   let h = 2166136261 ^ seed;
@@ -54,10 +41,10 @@ export class SyntheticSource implements TensorSource {
     const seed = hash(name, this.seed);
     let data: Float32Array;
     if (name.endsWith('zero_k_bias')) data = new Float32Array(n);
-    else if (shape.length === 1 && /norm[^.]*\.weight$/.test(name)) data = gaussian(n, seed, 1, 0.1);
-    else if (shape.length === 1 || name.endsWith('_bias')) data = gaussian(n, seed, 0, 0.05);
-    else if (name.includes('.codebooks.')) data = gaussian(n, seed, 0, 1);
-    else data = gaussian(n, seed, 0, 1 / Math.sqrt(n / shape[0])); // fan_in = numel / out
+    else if (shape.length === 1 && /norm[^.]*\.weight$/.test(name)) data = seededGaussian(n, seed, 1, 0.1);
+    else if (shape.length === 1 || name.endsWith('_bias')) data = seededGaussian(n, seed, 0, 0.05);
+    else if (name.includes('.codebooks.')) data = seededGaussian(n, seed, 0, 1);
+    else data = seededGaussian(n, seed, 0, 1 / Math.sqrt(n / shape[0])); // fan_in = numel / out
     return new Uint8Array(data.buffer);
   }
 }

@@ -2,20 +2,9 @@
 // the PyTorch definitions (no tiling), plus a seeded random source for test data and the list of
 // tensors the official decoder modules create (for synthetic weights of any size).
 
-/** Deterministic uniform values in [-1, 1) (xorshift32), so failures reproduce. */
-export function randomArray(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = ((s / 0x100000000) * 2 - 1) * scale;
-  }
-  return out;
-}
+/** Deterministic uniform values in [-scale, scale), so failures reproduce. */
+export { seeded as randomArray } from '../../src/core/random.js';
+
 
 /** torch.nn.Conv2d(k x k, stride 1, padding k/2) + bias [+ residual].  x [B,Cin,H,W], w [Cout,Cin,k,k] -> [B,Cout,H,W] */
 export function conv2dRef(x: Float32Array, B: number, Cin: number, H: number, W: number, w: Float32Array, Cout: number, K: number, bias: Float32Array, residual?: Float32Array): Float64Array {

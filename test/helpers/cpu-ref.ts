@@ -1,18 +1,8 @@
 // CPU references for the transformer kernels, accumulating in float64.
+import { seededGaussian } from '../../src/core/random.js';
+/** N(0, scale^2) values, deterministic for a seed. */
 export function randn(n: number, seed: number, scale = 1): Float32Array {
-  // xorshift32 + Box-Muller: deterministic, independent of Math.random.
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return (s + 0.5) / 4294967296;
-  };
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = scale * Math.sqrt(-2 * Math.log(next())) * Math.cos(2 * Math.PI * next());
-  return out;
+  return seededGaussian(n, seed, 0, scale);
 }
 
 export function geluTanh(v: number): number {
