@@ -7,6 +7,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe as suite, expect, it } from 'vitest';
+import type { DemoState } from '../web/demo.js';
 import type { GoldenRun } from '../web/test.js';
 import { REPO, buildWeb, collectPageLog, launchChromium, startWebServer, type RunningServer } from './helpers/browser.js';
 import { Golden, REL_TO_MAX, caseDir, compareFloat, describe } from './helpers/golden.js';
@@ -129,15 +130,18 @@ suite('browser: headless Chromium with WebGPU', () => {
     try {
       await demo.goto(`${server.url}/index.html?model=${encodeURIComponent(DEMO_MODEL_URL)}&image=${encodeURIComponent('/golden/tiny/input_0.png')}&run=1`);
       await demo.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state ?? ''), undefined, { timeout: 60_000 });
-      const result = await demo.evaluate(() => ({
-        state: document.body.dataset.state,
-        error: window.dualtokenDemo.error,
-        adapter: window.dualtokenDemo.adapter,
-        timings: window.dualtokenDemo.timings,
-        loadMs: window.dualtokenDemo.loadMs,
-        pixelCodes: Array.from(window.dualtokenDemo.pixelCodes ?? []),
-        cells: document.querySelectorAll('#pixGrid div').length,
-      }));
+      const result = await demo.evaluate(() => {
+        const d: DemoState = window.dualtokenDemo;
+        return {
+          state: document.body.dataset.state,
+          error: d.error,
+          adapter: d.adapter,
+          timings: d.timings,
+          loadMs: d.loadMs,
+          pixelCodes: Array.from(d.pixelCodes ?? []),
+          cells: document.querySelectorAll('#pixGrid div').length,
+        };
+      });
       mkdirSync(ARTIFACTS, { recursive: true });
       await demo.screenshot({ path: join(ARTIFACTS, 'demo.png'), fullPage: true });
       expect(result.error, demoLog.join('\n')).toBeUndefined();
