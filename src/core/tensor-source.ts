@@ -36,9 +36,3 @@ export function numel(shape: readonly number[]): number {
   for (const d of shape) n *= d;
   return n;
 }
-
-export function requireInfo(source: TensorSource, name: string): TensorInfo {
-  const info = source.info(name);
-  if (!info) throw new Error(`${source.label}: missing tensor '${name}'`);
-  return info;
-}

@@ -46,7 +46,7 @@ function random(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1);
 }
 
-async function time(prog: Program, run: () => Promise<unknown>, reps: number): Promise<{ firstMs: number; ms: number[] }> {
+async function time(run: () => Promise<unknown>, reps: number): Promise<{ firstMs: number; ms: number[] }> {
   const t0 = performance.now();
   await run();
   const firstMs = performance.now() - t0;
@@ -56,7 +56,6 @@ async function time(prog: Program, run: () => Promise<unknown>, reps: number): P
     await run();
     ms.push(performance.now() - t);
   }
-  void prog;
   return { firstMs, ms };
 }
 
@@ -86,10 +85,10 @@ export async function benchCommand(o: BenchOptions): Promise<void> {
     for (const B of o.batches) {
       const pixels = random(B * v.numChannels * v.imageSize * v.imageSize, 7 + B);
       const enc = model.encoderProgram(B);
-      results.push(result('encode', B, enc, await time(enc, () => model.encode(pixels, B), o.reps)));
+      results.push(result('encode', B, enc, await time(() => model.encode(pixels, B), o.reps)));
       const codes = Int32Array.from(random(B * h * w * D, 11 + B), (x) => Math.floor(((x + 1) / 2) * config.quantPix.nEmbed) % config.quantPix.nEmbed);
       const dec = model.decoderProgram(B);
-      results.push(result('decode', B, dec, await time(dec, () => model.decode(codes, B), o.reps)));
+      results.push(result('decode', B, dec, await time(() => model.decode(codes, B), o.reps)));
       for (const r of results.slice(-2)) {
         console.log(
           `${r.stage} B=${B}: ${r.gflop.toFixed(1)} GFLOP in ${r.dispatches} dispatches; first run ${r.firstMs.toFixed(0)} ms (compiles); ` +

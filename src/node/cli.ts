@@ -64,7 +64,7 @@ function openModel(args: ParsedArgs): Promise<DualToken> {
 }
 
 /** --adapter, --kernel and --autotune, as load options. */
-export function kernelOptions(args: ParsedArgs): { adapter?: string; kernels?: KernelChoice; autotune: boolean; log?: (line: string) => void } {
+function kernelOptions(args: ParsedArgs): { adapter?: string; kernels?: KernelChoice; autotune: boolean; log?: (line: string) => void } {
   const spec = args.flags.get('kernel');
   return {
     adapter: args.flags.get('adapter'),
