@@ -25,18 +25,15 @@ import {
   conv2dCase,
   groupNormCase,
   linearCase,
+  rqSearchCase,
   measureVariants,
   rate,
   timeProgram,
   type OpCase,
   type VariantResult,
 } from '../src/core/autotune.js';
-import type { Gpu } from '../src/core/gpu.js';
-import { seeded } from '../src/core/random.js';
 import { KernelLibrary } from '../src/core/kernels.js';
 import { Program } from '../src/core/program.js';
-import { rqSearch, searchCodebookData } from '../src/core/quant-ops.js';
-import { Tensor } from '../src/core/tensor.js';
 import { VARIANTS, availableVariants, isCpuAdapter, variantsOf, type OpName } from '../src/core/variants.js';
 import { createNodeGpu } from '../src/node/gpu.js';
 import { loadShaders } from '../src/node/shaders.js';
@@ -86,8 +83,6 @@ interface BenchCase {
   /** The peers' op id where they run the same op. */
   id: string;
   make: () => OpCase;
-  /** Variants to run (default: every variant of the op the device supports). */
-  variants?: (gpu: Gpu) => string[];
 }
 
 const CASES: BenchCase[] = [
@@ -98,67 +93,8 @@ const CASES: BenchCase[] = [
   { id: 'conv3x3_128_192x192', make: () => conv2dCase(128, 128, 192, 192, 3) },
   { id: 'conv1x1_512_96x96', make: () => conv2dCase(512, 256, 96, 96, 1, { title: 'conv1x1 512->256 @ 96x96' }) },
   { id: 'groupnorm_silu_512_96x96', make: () => groupNormCase(512, 96, 96) },
-  { id: 'rq_search_729x16384x32_d8', make: () => rqSearchCase(729, 16384, 32, 8), variants: () => ['rq_search'] },
+  { id: 'rq_search_729x16384x32_d8', make: () => rqSearchCase(729, 16384, 32, 8) },
 ];
-
-/** The nearest-codeword search of the quantizers (quant-ops.rqSearch): one kernel, no variants. */
-function rqSearchCase(T: number, K: number, E: number, D: number): OpCase {
-  return {
-    op: 'rq_search',
-    title: `rq_search ${T} tokens, ${K}x${E} codebook, depth ${D}`,
-    cls: 'all',
-    unit: 'GFLOP/s',
-    work: 2 * T * D * K * Math.ceil(E / 4) * 4,
-    prepare(gpu) {
-      const x = seeded(T * E, 61, 0.5);
-      const weight = seeded((K + 1) * E, 67, 0.25);
-      const cb = searchCodebookData(weight, [K + 1, E]);
-      const up = (shape: number[], data: Float32Array, label: string) => {
-        const b = gpu.device.createBuffer({ label, size: Math.ceil(data.byteLength / 16) * 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-        gpu.device.queue.writeBuffer(b, 0, data.buffer, data.byteOffset, data.byteLength);
-        const t = new Tensor(b, shape, 'f32', 0, label);
-        t.pinned = true;
-        return t;
-      };
-      const tx = up([T, E], x, 'x');
-      const rows = up([K, cb.width], cb.rows, 'codebook');
-      const normSq = up([K], cb.normSq, 'norms');
-      return {
-        record: (prog) => rqSearch(prog, tx, { rows, normSq }, D).codes,
-        // Codes of sampled tokens against float64 exact distances, following the engine's codes:
-        // the error is how much farther the chosen codeword is than the nearest, over the size of
-        // the distance's terms (near ties at float32 rounding are accepted by the tolerance).
-        check: (out) => {
-          const codes = new Int32Array(out.buffer, out.byteOffset, T * D);
-          let worst = 0;
-          const tokens = [0, T - 1, ...Array.from({ length: 6 }, (_, i) => Math.floor(((i + 1) * T) / 8))];
-          const r = new Float64Array(E);
-          for (const t of tokens) {
-            for (let e = 0; e < E; e++) r[e] = x[t * E + e];
-            for (let d = 0; d < D; d++) {
-              let best = Infinity;
-              let chosen = Infinity;
-              const c = codes[t * D + d];
-              if (!(c >= 0 && c < K)) return { err: Infinity, samples: tokens.length * D };
-              for (let k = 0; k < K; k++) {
-                let s = 0;
-                for (let e = 0; e < E; e++) s += (r[e] - weight[k * E + e]) ** 2;
-                if (s < best) best = s;
-                if (k === c) chosen = s;
-              }
-              let scale = 0;
-              for (let e = 0; e < E; e++) scale += r[e] * r[e] + weight[c * E + e] ** 2;
-              worst = Math.max(worst, (chosen - best) / scale);
-              for (let e = 0; e < E; e++) r[e] -= weight[c * E + e];
-            }
-          }
-          return { err: worst, samples: tokens.length * D };
-        },
-        destroy: () => [tx, rows, normSq].forEach((t) => t.buffer.destroy()),
-      };
-    },
-  };
-}
 
 // ---------------------------------------------------------------- the FMA ceiling
 
@@ -256,7 +192,7 @@ async function pass(kernels: KernelLibrary, cases: BenchCase[], reps: number, la
   const results = new Map<string, VariantResult[]>();
   for (const bc of cases) {
     const c = bc.make();
-    const variants = bc.variants?.(gpu) ?? availableVariants(gpu, c.op as OpName);
+    const variants = availableVariants(gpu, c.op);
     console.log(`${c.title}: ${variants.join(', ')}`);
     results.set(bc.id, await measureVariants(kernels, c, variants, { reps, log }));
   }

@@ -1,8 +1,9 @@
-// rq_search and rq_embed against the float64 reference: awkward sizes, ties, the padding-row
-// trap, margins, and the released model's size (729 tokens, 16384 x 32 codebook, depth 8).
+// rq_search (each variant) and rq_embed against the float64 reference: awkward sizes, ties, the
+// padding-row trap, margins, and the released model's size (729 tokens, 16384 x 32 codebook, depth 8).
 import { describe, expect, it } from 'vitest';
 import { Program } from '../src/core/program.js';
 import { rqEmbed, rqSearch, searchCodebookData } from '../src/core/quant-ops.js';
+import { VARIANTS, variantsOf } from '../src/core/variants.js';
 import { randn, relToMax, rqEmbedReference, rqReference } from './helpers/cpu-ref-quant.js';
 import { testGpu, upload } from './helpers/gpu.js';
 
@@ -17,20 +18,23 @@ interface GpuRq {
   kernelMs?: number;
 }
 
-async function runRq(x: Float32Array, T: number, E: number, w: Float32Array, K: number, D: number, timed = false): Promise<GpuRq> {
+/** Runs rq_search (the adapter's default variant, or `variant` forced) and rq_embed of its codes. */
+async function runRq(x: Float32Array, T: number, E: number, w: Float32Array, K: number, D: number, opts: { timed?: boolean; variant?: string } = {}): Promise<GpuRq> {
   const { gpu, kernels } = await testGpu();
   const prog = new Program(kernels, `rq T=${T} E=${E} K=${K} D=${D}`);
+  variantsOf(kernels).force('rq_search', opts.variant);
   const xt = upload(gpu, [T, E], x, 'x');
   const cb = searchCodebookData(w, [K + 1, E]);
   const rows = upload(gpu, [K, cb.width], cb.rows, 'codebook rows');
   const normSq = upload(gpu, [K], cb.normSq, 'codebook norms');
   const wt = upload(gpu, [K + 1, E], w, 'codebook');
   const r = rqSearch(prog, xt, { rows, normSq }, D);
+  variantsOf(kernels).force('rq_search', undefined);
   const zq = rqEmbed(prog, r.codes, wt);
   const start = performance.now();
   const out = await prog.run([r.codes, r.margin, zq]);
   const firstMs = performance.now() - start;
-  const kernelMs = timed ? (await prog.profile()).timings.find((t) => t.kernel === 'rq_search')!.ms : undefined;
+  const kernelMs = opts.timed ? (await prog.profile()).timings.find((t) => t.kernel.startsWith('rq_search'))!.ms : undefined;
   prog.destroy();
   for (const t of [xt, rows, normSq, wt]) t.buffer.destroy();
   return {
@@ -75,17 +79,33 @@ describe('rq_search', () => {
     [130, 13, 333, 5],
     [203, 32, 1001, 8],
   ];
-  for (const [T, E, K, D] of shapes) {
-    it(`matches the float64 reference: T=${T} E=${E} K=${K} D=${D}`, async () => {
-      const x = randn(T * E, 1000 + T + E);
-      const w = randn((K + 1) * E, 2000 + K + D, 0.6);
-      const got = await runRq(x, T, E, w, K, D);
-      const ref = checkAgainstReference(`T=${T} E=${E} K=${K} D=${D}`, got, x, T, E, w, K, D);
-      expect(ref.nearTies.length).toBe(0);
-    });
+  const variants = VARIANTS.rq_search.map((v) => v.name);
+  for (const variant of variants) {
+    for (const [T, E, K, D] of shapes) {
+      it(`${variant}: matches the float64 reference: T=${T} E=${E} K=${K} D=${D}`, async () => {
+        const x = randn(T * E, 1000 + T + E);
+        const w = randn((K + 1) * E, 2000 + K + D, 0.6);
+        const got = await runRq(x, T, E, w, K, D, { variant });
+        const ref = checkAgainstReference(`${variant} T=${T} E=${E} K=${K} D=${D}`, got, x, T, E, w, K, D);
+        expect(ref.nearTies.length).toBe(0);
+      });
+    }
+    it(`${variant}: picks the lowest index on ties, never the padding row, and reports margin 0 on a tie`, () => ties(variant));
   }
 
-  it('picks the lowest index on ties, never the padding row, and reports margin 0 on a tie', async () => {
+  it('gives the same codes and margins, bit for bit, with every variant (1000 tokens, 4096 x 32, depth 4)', async () => {
+    const [T, E, K, D] = [1000, 32, 4096, 4];
+    const x = randn(T * E, 21);
+    const w = randn((K + 1) * E, 22, 0.5);
+    const runs = [];
+    for (const variant of variants) runs.push(await runRq(x, T, E, w, K, D, { variant }));
+    for (const r of runs.slice(1)) {
+      expect(Array.from(r.codes)).toEqual(Array.from(runs[0].codes));
+      expect(Array.from(r.margin)).toEqual(Array.from(runs[0].margin));
+    }
+  }, 60_000);
+
+  async function ties(variant: string): Promise<void> {
     const T = 6;
     const E = 3;
     const K = 11;
@@ -102,15 +122,15 @@ describe('rq_search', () => {
     for (let e = 0; e < E; e++) x[2 * E + e] = w[2 * E + e] + w[4 * E + e]; // token 2: two tied pairs in a row
     for (let e = 0; e < E; e++) w[K * E + e] = x[3 * E + e] = 10 + e; // token 3 = the padding row exactly
     x.set(randn(2 * E, 5), 4 * E);
-    const got = await runRq(x, T, E, w, K, D);
-    checkAgainstReference('ties', got, x, T, E, w, K, D);
+    const got = await runRq(x, T, E, w, K, D, { variant });
+    checkAgainstReference(`${variant} ties`, got, x, T, E, w, K, D);
     expect(got.codes[0]).toBe(2);
     expect(got.margin[0]).toBe(0);
     expect(got.codes[D]).toBe(4);
     expect(got.margin[D]).toBe(0);
     expect(Array.from(got.codes)).not.toContain(K);
     expect(got.codes[3 * D]).toBeLessThan(K);
-  });
+  }
 
   it('handles the released size (729 tokens, 16384 x 32 codebook, depth 8) without a distance matrix', async () => {
     const T = 729;
@@ -119,7 +139,7 @@ describe('rq_search', () => {
     const D = 8;
     const x = randn(T * E, 11);
     const w = randn((K + 1) * E, 12, 0.5);
-    const got = await runRq(x, T, E, w, K, D, true);
+    const got = await runRq(x, T, E, w, K, D, { timed: true });
     console.log(`rq_search ${T} tokens x ${K} codes x ${E} dims x ${D} depths: first run ${got.firstMs.toFixed(0)} ms (with compilation), kernel ${got.kernelMs!.toFixed(0)} ms`);
     const ref = checkAgainstReference('released size', got, x, T, E, w, K, D);
     let minRel = Infinity;

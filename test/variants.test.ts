@@ -209,11 +209,11 @@ describe('choosing variants', () => {
     expect(() => parseKernelChoice('linear')).toThrow(/expected op=variant/);
   });
 
-  it('defaults to the subgroup variants on CPU adapters, and to subgroup linear/attention with direct conv on GPUs', async () => {
+  it('defaults to the subgroup variants on CPU adapters, and to subgroup linear/attention with direct conv and the workgroup search on GPUs', async () => {
     const { gpu, kernels } = await testGpu();
     const d = defaultChoice(gpu);
-    if (isCpuAdapter(gpu) && gpu.has('subgroups')) expect(d).toEqual({ linear: 'kn_sg', attention: 'sg', conv2d: 'gemm_sg', group_norm: 'vec4' });
-    if (!isCpuAdapter(gpu) && gpu.has('subgroups')) expect(d).toEqual({ linear: 'kn_sg', attention: 'sg', conv2d: 'direct', group_norm: 'chunked' });
+    if (isCpuAdapter(gpu) && gpu.has('subgroups')) expect(d).toEqual({ linear: 'kn_sg', attention: 'sg', conv2d: 'gemm_sg', group_norm: 'vec4', rq_search: 'lanes' });
+    if (!isCpuAdapter(gpu) && gpu.has('subgroups')) expect(d).toEqual({ linear: 'kn_sg', attention: 'sg', conv2d: 'direct', group_norm: 'chunked', rq_search: 'workgroup' });
     for (const op of Object.keys(VARIANTS) as OpName[]) expect(availableVariants(gpu, op)).toContain(d[op]);
     expect(variantsOf(kernels).choose('linear', 'rows>=64')).toBe(d.linear);
   });

@@ -11,6 +11,7 @@ import { conv2d, groupNorm } from './conv-ops.js';
 import type { Gpu } from './gpu.js';
 import type { KernelLibrary } from './kernels.js';
 import { attention, heads, linear } from './ops.js';
+import { rqSearch, searchCodebookData } from './quant-ops.js';
 import { Program } from './program.js';
 import { Tensor } from './tensor.js';
 import { OP_NAMES, VARIANTS, availableVariants, variantsOf, type OpName, type TunedTable } from './variants.js';
@@ -34,8 +35,8 @@ export function adapterKey(gpu: Gpu): string {
 
 /** An op at one shape: uploads its inputs, records it, checks sampled outputs. */
 export interface OpCase {
-  /** A variant op (variants.ts), or another kernel benchmarked alone (e.g. 'rq_search'). */
-  op: OpName | 'rq_search';
+  /** The op (variants.ts) whose variants the case measures. */
+  op: OpName;
   /** e.g. 'linear 729x1152 -> 1152'. */
   title: string;
   /** Shape class (variants.shapeClass) the case stands for. */
@@ -259,6 +260,62 @@ export function groupNormCase(C: number, H: number, W: number, opts: { samples?:
   };
 }
 
+/**
+ * The nearest-codeword search of the quantizers (quant-ops.rqSearch): T tokens of width E against
+ * a K x E codebook, D depths; work in FLOPs of the distance dot products.
+ */
+export function rqSearchCase(T: number, K: number, E: number, D: number, opts: { tokens?: number } = {}): OpCase {
+  return {
+    op: 'rq_search',
+    title: `rq_search ${T} tokens, ${K}x${E} codebook, depth ${D}`,
+    cls: 'all',
+    unit: 'GFLOP/s',
+    work: 2 * T * D * K * Math.ceil(E / 4) * 4,
+    prepare(gpu) {
+      const x = seeded(T * E, 61, 0.5);
+      const weight = seeded((K + 1) * E, 67, 0.25);
+      const cb = searchCodebookData(weight, [K + 1, E]);
+      const tx = upload(gpu, [T, E], x, 'x');
+      const rows = upload(gpu, [K, cb.width], cb.rows, 'codebook');
+      const normSq = upload(gpu, [K], cb.normSq, 'norms');
+      return {
+        record: (prog) => rqSearch(prog, tx, { rows, normSq }, D).codes,
+        // Codes of sampled tokens against float64 exact distances, following the engine's codes:
+        // the error is how much farther the chosen codeword is than the nearest, over the size of
+        // the distance's terms (near ties at float32 rounding are accepted by the tolerance).
+        check: (out) => {
+          const codes = new Int32Array(out.buffer, out.byteOffset, T * D);
+          let worst = 0;
+          const n = opts.tokens ?? 8;
+          const tokens = [0, T - 1, ...Array.from({ length: Math.max(0, n - 2) }, (_, i) => Math.floor(((i + 1) * T) / n))];
+          const r = new Float64Array(E);
+          for (const t of tokens) {
+            for (let e = 0; e < E; e++) r[e] = x[t * E + e];
+            for (let d = 0; d < D; d++) {
+              let best = Infinity;
+              let chosen = Infinity;
+              const c = codes[t * D + d];
+              if (!(c >= 0 && c < K)) return { err: Infinity, samples: tokens.length * D };
+              for (let k = 0; k < K; k++) {
+                let s = 0;
+                for (let e = 0; e < E; e++) s += (r[e] - weight[k * E + e]) ** 2;
+                if (s < best) best = s;
+                if (k === c) chosen = s;
+              }
+              let scale = 0;
+              for (let e = 0; e < E; e++) scale += r[e] * r[e] + weight[c * E + e] ** 2;
+              worst = Math.max(worst, (chosen - best) / scale);
+              for (let e = 0; e < E; e++) r[e] -= weight[c * E + e];
+            }
+          }
+          return { err: worst, samples: tokens.length * D };
+        },
+        destroy: () => [tx, rows, normSq].forEach((t) => t.buffer.destroy()),
+      };
+    },
+  };
+}
+
 // ---------------------------------------------------------------- measuring
 
 export interface VariantResult {
@@ -303,20 +360,20 @@ export async function timeProgram(prog: Program): Promise<number> {
  */
 export async function measureVariants(kernels: KernelLibrary, c: OpCase, variants: string[], opts: MeasureOptions = {}): Promise<VariantResult[]> {
   const choice = variantsOf(kernels);
-  const op = OP_NAMES.includes(c.op as OpName) ? (c.op as OpName) : undefined;
+  const op = c.op;
   const prepared = c.prepare(kernels.gpu);
   const live: { r: VariantResult; prog: Program }[] = [];
   const results: VariantResult[] = [];
   try {
     for (const variant of variants) {
-      const tolerance = opts.tolerance?.(variant) ?? (op && VARIANTS[op].find((v) => v.name === variant)?.tolerance) ?? F32_TOLERANCE;
+      const tolerance = opts.tolerance?.(variant) ?? VARIANTS[op].find((v) => v.name === variant)?.tolerance ?? F32_TOLERANCE;
       const r: VariantResult = { variant, status: 'ok', tolerance, timesMs: [] };
       results.push(r);
       const prog = new Program(kernels, `${c.title} [${variant}]`);
       try {
-        if (op) choice.force(op, variant);
+        choice.force(op, variant);
         const out = prepared.record(prog);
-        if (op) choice.force(op, undefined);
+        choice.force(op, undefined);
         const start = performance.now();
         const [buf] = await prog.run([out]);
         r.firstMs = performance.now() - start;
@@ -329,7 +386,7 @@ export async function measureVariants(kernels: KernelLibrary, c: OpCase, variant
         } else live.push({ r, prog });
         opts.log?.(`${c.title} [${variant}]: first run ${r.firstMs.toFixed(0)} ms, error ${err.toExponential(2)} on ${samples} samples${r.status === 'failed' ? ` > ${tolerance}: FAILED, not timed` : ''}`);
       } catch (e) {
-        if (op) choice.force(op, undefined);
+        choice.force(op, undefined);
         r.status = 'error';
         r.error = (e as Error).message;
         prog.destroy();
@@ -367,6 +424,7 @@ export function tuneCases(): OpCase[] {
     conv2dCase(64, 64, 32, 32, 3, { samples: 64 }),
     conv2dCase(128, 128, 32, 32, 1, { samples: 64 }),
     groupNormCase(128, 32, 32, { samples: 128 }),
+    rqSearchCase(256, 2048, 32, 2, { tokens: 4 }),
   ];
 }
 
@@ -406,8 +464,8 @@ export async function autotune(kernels: KernelLibrary, opts: AutotuneOptions = {
   }
   const ops = opts.ops ?? [...OP_NAMES];
   const table: TunedTable = {};
-  for (const c of tuneCases().filter((t) => ops.includes(t.op as OpName))) {
-    const op = c.op as OpName;
+  for (const c of tuneCases().filter((t) => ops.includes(t.op))) {
+    const op = c.op;
     const variants = availableVariants(kernels.gpu, op).filter((v) => opts.allowReducedPrecision || (VARIANTS[op].find((i) => i.name === v)?.tolerance ?? F32_TOLERANCE) <= F32_TOLERANCE);
     const results = await measureVariants(kernels, c, variants, { reps: opts.reps ?? 3, log: opts.log });
     const valid = results.filter((r) => r.status === 'ok' && r.medianMs !== undefined);

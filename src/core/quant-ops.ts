@@ -2,6 +2,7 @@
 // kernel as in ops.ts: check shapes, allocate outputs from the program's pool, record the dispatch.
 import type { Program } from './program.js';
 import { Tensor, shapeStr } from './tensor.js';
+import { shapeClass, variantsOf } from './variants.js';
 
 const cdiv = (a: number, b: number) => Math.ceil(a / b);
 
@@ -47,12 +48,19 @@ export interface RqSearchResult {
   margin: Tensor;
 }
 
-/** Tokens per workgroup of rq_search: 8 invocations x TB = 4 tokens each. */
+/** Tokens per workgroup of rq_search ('lanes'): 8 invocations x TB = 4 tokens each. */
 const RQ_TOKENS_PER_GROUP = 32;
+
+/** Invocations per workgroup of rq_search_wg: 256, or the largest power of two the device allows. */
+function rqWorkgroup(prog: Program): number {
+  const limit = prog.gpu.device.limits.maxComputeInvocationsPerWorkgroup;
+  return 2 ** Math.floor(Math.log2(Math.min(256, limit)));
+}
 
 /**
  * The codes of residual quantization with one codebook shared by all D depths
  * (RQBottleneck.quantize; z_q is rqEmbed of the codes).  x [..., E] -> codes [..., D] i32, margin [..., D]
+ * Variant 'lanes' (rq_search.wgsl, CPU drivers) or 'workgroup' (rq_search_wg.wgsl, GPUs): same codes.
  */
 export function rqSearch(prog: Program, x: Tensor, codebook: SearchCodebook, depth: number, label = 'rq'): RqSearchResult {
   const E = x.shape[x.shape.length - 1];
@@ -65,12 +73,13 @@ export function rqSearch(prog: Program, x: Tensor, codebook: SearchCodebook, dep
   const T = x.numel / E;
   const codes = prog.alloc([...lead, depth], `${label}.codes`, 'i32');
   const margin = prog.alloc([...lead, depth], `${label}.margin`);
+  const workgroup = variantsOf(prog.kernels).choose('rq_search', shapeClass('rq_search', {})) === 'workgroup';
   prog.dispatch({
-    kernel: 'rq_search',
-    defines: { EMBED_DIM: E },
+    kernel: workgroup ? 'rq_search_wg' : 'rq_search',
+    defines: workgroup ? { EMBED_DIM: E, WORKGROUP: rqWorkgroup(prog) } : { EMBED_DIM: E },
     uniforms: { T, K, D: depth },
     bind: { x, w: codebook.rows, w_norm: codebook.normSq, codes, margin },
-    groups: cdiv(T, RQ_TOKENS_PER_GROUP),
+    groups: workgroup ? T : cdiv(T, RQ_TOKENS_PER_GROUP),
     cost: { flops: 2 * T * depth * K * width },
   });
   return { codes, margin };

@@ -11,9 +11,9 @@
 import type { Gpu } from './gpu.js';
 import type { KernelLibrary } from './kernels.js';
 
-export type OpName = 'linear' | 'attention' | 'conv2d' | 'group_norm';
+export type OpName = 'linear' | 'attention' | 'conv2d' | 'group_norm' | 'rq_search';
 
-export const OP_NAMES: readonly OpName[] = ['linear', 'attention', 'conv2d', 'group_norm'];
+export const OP_NAMES: readonly OpName[] = ['linear', 'attention', 'conv2d', 'group_norm', 'rq_search'];
 
 export interface VariantInfo {
   name: string;
@@ -45,6 +45,10 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
   group_norm: [
     { name: 'chunked', summary: 'statistics per chunk of 512 values (two passes), merge, normalise' },
     { name: 'vec4', summary: 'one-pass shifted sums per chunk, vec4 loads and stores (H*W % 4 == 0)' },
+  ],
+  rq_search: [
+    { name: 'lanes', summary: 'each invocation scans the whole codebook for 4 tokens (the codebook loads are uniform)' },
+    { name: 'workgroup', summary: 'one workgroup per token, the codebook split across its invocations, argmin merged in workgroup memory' },
   ],
 };
 
@@ -81,6 +85,10 @@ export function availableVariants(gpu: Gpu, op: OpName): string[] {
  * kernel lab) the subgroup variants of every op; on an NVIDIA H200 (bench/results/h200-*.json)
  * kn_sg linear and sg attention made the 384 encode 2.3x faster, while gemm_sg conv made the
  * decode 2.3x slower than direct, so GPUs keep direct conv and chunked GroupNorm.
+ * rq_search on GPUs: 'lanes' was measured latency-bound on the H200 (57 ms per quantizer at the
+ * released size: 183 invocations of serial work); 'workgroup' spreads the same search over
+ * 729 x 256 invocations. It is the GPU default by that reasoning and has not been timed on a GPU
+ * yet (bench/gpu.sh times both); on lavapipe 'lanes' is the faster (kernel lab).
  */
 export function defaultChoice(gpu: Gpu): Record<OpName, string> {
   const cpu = isCpuAdapter(gpu);
@@ -93,6 +101,7 @@ export function defaultChoice(gpu: Gpu): Record<OpName, string> {
     attention: pick('attention', ['sg']),
     conv2d: pick('conv2d', cpu ? ['gemm_sg'] : []),
     group_norm: pick('group_norm', cpu ? ['vec4'] : []),
+    rq_search: pick('rq_search', cpu ? [] : ['workgroup']),
   };
 }
 
@@ -109,6 +118,7 @@ export function shapeClass(op: OpName, dims: Record<string, number>): string {
     case 'conv2d':
       return `k${dims.K}`;
     case 'group_norm':
+    case 'rq_search':
       return 'all';
   }
 }
