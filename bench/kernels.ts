@@ -20,7 +20,6 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  F32_TOLERANCE,
   attentionCase,
   conv2dCase,
   groupNormCase,
@@ -34,7 +33,7 @@ import {
 } from '../src/core/autotune.js';
 import { KernelLibrary } from '../src/core/kernels.js';
 import { Program } from '../src/core/program.js';
-import { VARIANTS, availableVariants, isCpuAdapter, variantsOf, type OpName } from '../src/core/variants.js';
+import { VARIANTS, availableVariants, isCpuAdapter, isFullPrecision, variantsOf } from '../src/core/variants.js';
 import { createNodeGpu } from '../src/node/gpu.js';
 import { loadShaders } from '../src/node/shaders.js';
 
@@ -204,11 +203,6 @@ const medianOf = (v: number[]) => {
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-/** Whether a variant is held to the f32 bound (not a reduced-precision one such as f16 weights). */
-function fullPrecision(op: string, variant: string): boolean {
-  const info = VARIANTS[op as OpName]?.find((v) => v.name === variant);
-  return (info?.tolerance ?? F32_TOLERANCE) <= F32_TOLERANCE;
-}
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
@@ -264,8 +258,8 @@ async function main(): Promise<void> {
     const r: OpReport = { id: bc.id, title: c.title, op: c.op, unit: c.unit, work: c.work, variants };
     const pickBest = (vs: typeof variants) => (vs.length ? vs.reduce((a, b) => (b.best! > a.best! ? b : a)).variant : undefined);
     const timed = variants.filter((v) => v.best !== undefined);
-    r.bestVariant = pickBest(timed.filter((v) => fullPrecision(c.op, v.variant)));
-    r.bestReducedVariant = pickBest(timed.filter((v) => !fullPrecision(c.op, v.variant)));
+    r.bestVariant = pickBest(timed.filter((v) => isFullPrecision(c.op, v.variant)));
+    r.bestReducedVariant = pickBest(timed.filter((v) => !isFullPrecision(c.op, v.variant)));
     return r;
   });
 

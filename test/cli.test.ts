@@ -90,6 +90,15 @@ suite('dualtoken CLI on golden case tiny', () => {
     expect(decodeImage(readFileSync(join(dir, 'one.png')), 'one.png').width).toBe(64);
   });
 
+  it("info --precision f16 reports the precision; an unknown precision is refused", () => {
+    const r = cli('info', '--model', MODEL, '--precision', 'f16');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^kernels .*; precision f16$/m);
+    const bad = cli('info', '--model', MODEL, '--precision', 'f64');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toBe('dualtoken: --precision f64: use f32 or f16');
+  });
+
   it('reports each bad image on one line, exits non-zero, and still writes the others', async () => {
     const dir = tmp();
     const good = join(dir, 'good.png');

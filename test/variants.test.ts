@@ -156,12 +156,12 @@ describe('conv2d variants', () => {
       const tb = upload(gpu, [c.Cout], bias);
       const tr = residual ? upload(gpu, [c.B, c.Cout, c.H, c.W], residual) : undefined;
       const ref = conv2dRef(x, c.B, c.Cin, c.H, c.W, w, c.Cout, c.K, bias, residual);
-      await eachVariant('conv2d', async (variant) => {
+      await eachVariant('conv2d', async (variant, tol) => {
         const { kernels } = await testGpu();
         const prog = new Program(kernels, `conv2d ${variant}`);
         // A binding limit of one image forces per-image dispatches (batch slices at offsets).
         const [got] = await runAndRead(prog, [conv2d(prog, tx, tw, tb, { residual: tr, maxBindingBytes: c.B > 1 ? c.Cout * c.H * c.W * 4 + 256 : undefined })]);
-        expect(relToMax(got, ref), `conv2d ${variant}`).toBeLessThan(2e-6);
+        expect(relToMax(got, ref), `conv2d ${variant}`).toBeLessThan(tol(2e-6));
         prog.destroy();
       });
       for (const t of [tx, tw, tb, ...(tr ? [tr] : [])]) t.buffer.destroy();
@@ -229,6 +229,30 @@ describe('choosing variants', () => {
     v.force('linear', undefined);
     v.setTuned({});
     expect(() => v.override({ linear: 'fast' })).toThrow(/no linear variant 'fast'/);
+  });
+
+  it("precision 'f16' puts the f16-weight variants first and lets tuned tables name them; 'f32' never takes one", async () => {
+    const { gpu, kernels } = await testGpu();
+    const v = variantsOf(kernels);
+    try {
+      v.setTuned({ 'linear/rows>=64': 'kn_sg_f16', 'conv2d/k3': 'gemm_sg_f16' });
+      if (gpu.has('subgroups')) {
+        expect(v.choose('linear', 'rows>=64')).toBe(defaultChoice(gpu).linear);
+        v.setPrecision('f16');
+        expect(v.choose('linear', 'rows<64')).toBe('kn_sg_f16');
+        v.setTuned({ 'conv2d/k3': 'gemm_sg_f16' });
+        expect(v.choose('conv2d', 'k3')).toBe('gemm_sg_f16');
+        expect(adapterKey(gpu, 'f16')).not.toBe(adapterKey(gpu));
+      }
+      for (const op of Object.keys(VARIANTS) as OpName[]) {
+        v.setPrecision('f32');
+        expect(VARIANTS[op].find((i) => i.name === defaultChoice(gpu)[op])?.tolerance).toBeUndefined();
+      }
+      expect(() => v.setPrecision('f8' as 'f32')).toThrow(/precision 'f8'/);
+    } finally {
+      v.setPrecision('f32');
+      v.setTuned({});
+    }
   });
 
   it('autotune measures, installs and stores the winners; a stored result is reused without measuring', async () => {

@@ -14,7 +14,7 @@ import { attention, heads, linear } from './ops.js';
 import { rqSearch, searchCodebookData } from './quant-ops.js';
 import { Program } from './program.js';
 import { Tensor } from './tensor.js';
-import { OP_NAMES, VARIANTS, availableVariants, variantsOf, type OpName, type TunedTable } from './variants.js';
+import { OP_NAMES, VARIANTS, availableVariants, isFullPrecision, variantsOf, type OpName, type Precision, type TunedTable } from './variants.js';
 
 /** Default accuracy bar: worst sampled |got - ref| over the largest |ref|. */
 export const F32_TOLERANCE = 1e-4;
@@ -25,10 +25,14 @@ export interface TuneStorage {
   save(adapter: string, table: TunedTable): Promise<void>;
 }
 
-/** The adapter as the tuning cache knows it: results never carry over to another adapter or driver version. */
-export function adapterKey(gpu: Gpu): string {
+/**
+ * The adapter as the tuning cache knows it: results never carry over to another adapter or driver
+ * version, nor from precision 'f16' (where f16-weight variants may win) to 'f32'.
+ */
+export function adapterKey(gpu: Gpu, precision: Precision = 'f32'): string {
   const a = gpu.adapter;
-  return [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' | ') || 'unknown adapter';
+  const key = [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' | ') || 'unknown adapter';
+  return precision === 'f32' ? key : `${key} | precision ${precision}`;
 }
 
 // ---------------------------------------------------------------- op cases
@@ -434,14 +438,12 @@ export interface AutotuneOptions {
   force?: boolean;
   ops?: OpName[];
   reps?: number;
-  /** Let variants with a looser accuracy bound than f32 (e.g. f16 weights) win; off by default. */
-  allowReducedPrecision?: boolean;
   log?: (line: string) => void;
 }
 
 /** Installs the stored autotune result for this adapter, if any (no measuring); returns it. */
 export async function loadTuned(kernels: KernelLibrary, storage: TuneStorage): Promise<TunedTable | undefined> {
-  const stored = await storage.load(adapterKey(kernels.gpu));
+  const stored = await storage.load(adapterKey(kernels.gpu, variantsOf(kernels).precision));
   if (stored) variantsOf(kernels).setTuned(stored);
   return stored;
 }
@@ -449,11 +451,12 @@ export async function loadTuned(kernels: KernelLibrary, storage: TuneStorage): P
 /**
  * Picks the fastest valid variant per (op, shape class) for this adapter, installs the result in
  * the library's variant choice and saves it. With a stored result for this adapter (and no
- * `force`), uses that without measuring.
+ * `force`), uses that without measuring. Reduced-precision variants (f16 weights) compete only
+ * when the library's precision is 'f16' (KernelVariants.setPrecision).
  */
 export async function autotune(kernels: KernelLibrary, opts: AutotuneOptions = {}): Promise<TunedTable> {
-  const key = adapterKey(kernels.gpu);
   const choice = variantsOf(kernels);
+  const key = adapterKey(kernels.gpu, choice.precision);
   if (opts.storage && !opts.force) {
     const stored = await opts.storage.load(key);
     if (stored) {
@@ -466,7 +469,7 @@ export async function autotune(kernels: KernelLibrary, opts: AutotuneOptions = {
   const table: TunedTable = {};
   for (const c of tuneCases().filter((t) => ops.includes(t.op))) {
     const op = c.op;
-    const variants = availableVariants(kernels.gpu, op).filter((v) => opts.allowReducedPrecision || (VARIANTS[op].find((i) => i.name === v)?.tolerance ?? F32_TOLERANCE) <= F32_TOLERANCE);
+    const variants = availableVariants(kernels.gpu, op).filter((v) => choice.precision === 'f16' || isFullPrecision(op, v));
     const results = await measureVariants(kernels, c, variants, { reps: opts.reps ?? 3, log: opts.log });
     const valid = results.filter((r) => r.status === 'ok' && r.medianMs !== undefined);
     if (!valid.length) continue;

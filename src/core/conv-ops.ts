@@ -7,7 +7,7 @@
 // below the range (the kernels take the remaining element offset as a uniform). One batch item
 // over the limit is refused with an error naming the tensor.
 import type { Program } from './program.js';
-import { packedWeight } from './ops.js';
+import { packedWeight, packedWeightF16 } from './ops.js';
 import { Tensor, shapeStr } from './tensor.js';
 import { pickWorkgroup, shapeClass, subgroupsOf8, variantsOf } from './variants.js';
 
@@ -73,7 +73,8 @@ export interface Conv2dOptions extends SplitOptions {
 /**
  * torch.nn.Conv2d(k x k, stride 1, padding k/2) with bias, + residual.  x [B,Cin,H,W], w [Cout,Cin,k,k] (k = 1 or 3) -> [B,Cout,H,W]
  * The kernel is the variant chosen for this adapter (variants.ts); gemm_sg reads the weight as a
- * transposed [Cin*k*k, Cout] matrix, packed once per weight on first use (ops.packedWeight).
+ * transposed [Cin*k*k, Cout] matrix, packed once per weight on first use (ops.packedWeight), and
+ * gemm_sg_f16 the same matrix in halves (ops.packedWeightF16).
  */
 export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: Conv2dOptions = {}): Tensor {
   const label = opts.label ?? w.label;
@@ -87,7 +88,27 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
   const y = prog.alloc(outShape, label);
   const cost = (n: number) => ({ flops: 2 * n * Cout * H * W * Cin * K * K, bytes: 4 * (w.numel + n * (Cin + Cout * (residual ? 2 : 1)) * H * W) });
   let variant = variantsOf(prog.kernels).choose('conv2d', shapeClass('conv2d', { K }));
-  if (variant === 'gemm_sg' && !subgroupsOf8(prog.gpu)) variant = 'direct';
+  if (variant.startsWith('gemm_sg') && !subgroupsOf8(prog.gpu)) variant = 'direct';
+  if (variant === 'gemm_sg_f16') {
+    const wh = packedWeightF16(prog, w, Cout, Cin * K * K); // [Cin*K*K, Np8] vec4u
+    const Np8 = cdiv(Cout, 8);
+    const WORKGROUP = pickWorkgroup(prog.gpu, Np8);
+    const groupsN = cdiv(Np8, WORKGROUP);
+    const RUN = K === 1 ? 16 : 8; // pixels per workgroup: measured best on lavapipe (3x3 at 16 spills: 0.65x)
+    const runsX = cdiv(W, RUN);
+    splitBatch(prog, `conv2d ${label}`, B, residual ? [x, y, residual] : [x, y], opts, (n, [xs, ys, rs]) => {
+      prog.dispatch({
+        kernel: 'conv2d_gemm_sg_f16',
+        defines: { WORKGROUP, RUN },
+        constants: { KSIZE: K, HAS_RESIDUAL: residual ? 1 : 0 },
+        uniforms: { B: n, Cin, Cout, H, W, Np8, groupsN, runsX, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
+        bind: { x: xs.t, wh, bias, residual: rs?.t ?? w, y: ys.t },
+        groups: n * H * runsX * groupsN,
+        cost: cost(n),
+      });
+    });
+    return y;
+  }
   if (variant === 'gemm_sg') {
     const wt = packedWeight(prog, w, Cout, Cin * K * K); // [Cin*K*K, Cop]
     const Cop4 = cdiv(Cout, 4);

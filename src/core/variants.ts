@@ -41,6 +41,7 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
   conv2d: [
     { name: 'direct', summary: '4 output channels x 4 pixels per invocation on the [Cout,Cin,k,k] weight' },
     { name: 'gemm_sg', summary: 'implicit GEMM: 16 pixels per workgroup x 4 channels per invocation, transposed weight, subgroup shuffles', needs: ['subgroups'] },
+    { name: 'gemm_sg_f16', summary: 'gemm_sg on f16 weights (8 channels per invocation), f32 math; tolerance 2e-3', needs: ['subgroups'], tolerance: 2e-3 },
   ],
   group_norm: [
     { name: 'chunked', summary: 'statistics per chunk of 512 values (two passes), merge, normalise' },
@@ -51,6 +52,22 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
     { name: 'workgroup', summary: 'one workgroup per token, the codebook split across its invocations, argmin merged in workgroup memory' },
   ],
 };
+
+/**
+ * 'f32' (the default): every op within the f32 bound, the official model's outputs to float32
+ * rounding. 'f16': the ops that have a variant storing its weights as halves (linear, conv2d on
+ * adapters with subgroups) use it; inputs, products and sums stay f32. Outputs then differ from
+ * the official model's by about 1e-4..2e-3 of their size, and codes can differ at near ties.
+ */
+export type Precision = 'f32' | 'f16';
+
+/** Whether a variant is held to the f32 bound (not a reduced-precision one such as f16 weights). */
+export function isFullPrecision(op: OpName, variant: string): boolean {
+  return (VARIANTS[op].find((v) => v.name === variant)?.tolerance ?? F32_BOUND) <= F32_BOUND;
+}
+
+/** The accuracy bound of the f32 variants (autotune.F32_TOLERANCE): worst sampled error over the largest reference value. */
+const F32_BOUND = 1e-4;
 
 /** Overrides by op name, e.g. {linear: 'kn_sg'}. */
 export type KernelChoice = Partial<Record<OpName, string>>;
@@ -89,17 +106,20 @@ export function availableVariants(gpu: Gpu, op: OpName): string[] {
  * released size: 183 invocations of serial work); 'workgroup' spreads the same search over
  * 729 x 256 invocations. It is the GPU default by that reasoning and has not been timed on a GPU
  * yet (bench/gpu.sh times both); on lavapipe 'lanes' is the faster (kernel lab).
+ * With precision 'f16' the f16-weight variants come first where the adapter class uses that
+ * kernel family (kn_sg_f16 linear everywhere, gemm_sg_f16 conv on CPU adapters).
  */
-export function defaultChoice(gpu: Gpu): Record<OpName, string> {
+export function defaultChoice(gpu: Gpu, precision: Precision = 'f32'): Record<OpName, string> {
   const cpu = isCpuAdapter(gpu);
+  const f16 = precision === 'f16';
   const pick = (op: OpName, preferred: string[]): string => {
     for (const v of preferred) if (!unsupported(gpu, op, v)) return v;
     return VARIANTS[op][0].name;
   };
   return {
-    linear: pick('linear', ['kn_sg', 'kn']),
+    linear: pick('linear', f16 ? ['kn_sg_f16', 'kn_sg', 'kn'] : ['kn_sg', 'kn']),
     attention: pick('attention', ['sg']),
-    conv2d: pick('conv2d', cpu ? ['gemm_sg'] : []),
+    conv2d: pick('conv2d', cpu ? (f16 ? ['gemm_sg_f16', 'gemm_sg'] : ['gemm_sg']) : []),
     group_norm: pick('group_norm', cpu ? ['vec4'] : []),
     rq_search: pick('rq_search', cpu ? [] : ['workgroup']),
   };
@@ -146,12 +166,26 @@ export function subgroupsOf8(gpu: Gpu): boolean {
 
 /** The variant choice of one KernelLibrary (one device), consulted by the op functions. */
 export class KernelVariants {
-  private readonly defaults: Record<OpName, string>;
+  private defaults: Record<OpName, string>;
   private overrides: KernelChoice = {};
   private tuned: TunedTable = {};
+  private mode: Precision = 'f32';
 
   constructor(readonly gpu: Gpu) {
     this.defaults = defaultChoice(gpu);
+  }
+
+  /** The precision the defaults and tuned choices keep to (explicit overrides may name any variant). */
+  get precision(): Precision {
+    return this.mode;
+  }
+
+  /** Switches the defaults to `precision` and drops tuned choices it does not allow. */
+  setPrecision(precision: Precision): void {
+    if (precision !== 'f32' && precision !== 'f16') throw new Error(`precision '${precision}': use 'f32' or 'f16'`);
+    this.mode = precision;
+    this.defaults = defaultChoice(this.gpu, precision);
+    this.setTuned(this.tuned);
   }
 
   /** Explicit choices (API / CLI); each is checked against the device now. */
@@ -173,12 +207,17 @@ export class KernelVariants {
     this.override({ [op]: variant });
   }
 
-  /** Autotuned winners for this adapter (entries naming variants the device cannot run are ignored). */
+  /**
+   * Autotuned winners for this adapter; entries naming variants the device cannot run, or
+   * reduced-precision variants while the precision is 'f32', are ignored.
+   */
   setTuned(table: TunedTable): void {
     this.tuned = {};
     for (const [key, variant] of Object.entries(table)) {
       const op = key.split('/')[0] as OpName;
-      if (OP_NAMES.includes(op) && !unsupported(this.gpu, op, variant)) this.tuned[key] = variant;
+      if (!OP_NAMES.includes(op) || unsupported(this.gpu, op, variant)) continue;
+      if (this.mode === 'f32' && !isFullPrecision(op, variant)) continue;
+      this.tuned[key] = variant;
     }
   }
 

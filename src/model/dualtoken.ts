@@ -6,7 +6,7 @@ import { gridSize } from '../core/config.js';
 import type { Gpu } from '../core/gpu.js';
 import { autotune, loadTuned, type TuneStorage } from '../core/autotune.js';
 import { KernelLibrary, type ShaderSources } from '../core/kernels.js';
-import { variantsOf, type KernelChoice } from '../core/variants.js';
+import { variantsOf, type KernelChoice, type Precision } from '../core/variants.js';
 import type { RgbImage } from '../core/image.js';
 import { ImageBatch, preprocess, toRgb8, unpackRgb8 } from '../core/preprocess.js';
 import { Program } from '../core/program.js';
@@ -43,6 +43,8 @@ export interface DualTokenOptions {
   onProgress?: (p: LoadProgress) => void;
   /** Kernel variants by op, e.g. {linear: 'kn_sg'} (see src/core/variants.ts); wins over tuning. */
   kernels?: KernelChoice;
+  /** 'f32' (default, faithful) or 'f16': weights stored as halves where a variant does so (see variants.Precision). */
+  precision?: Precision;
   /** Where autotune results live: a stored result for this adapter is used. */
   tuneStorage?: TuneStorage;
   /** Measure the variants on this adapter now (and store the result) instead of reusing one. */
@@ -74,6 +76,7 @@ export class DualToken {
     await weights.load((n) => usedByEncoder(n, config) || usedByDecoder(n), opts.onProgress);
     await prepareEncoderWeights(weights, config);
     const kernels = new KernelLibrary(gpu, shaders);
+    variantsOf(kernels).setPrecision(opts.precision ?? 'f32');
     if (opts.autotune) await autotune(kernels, { storage: opts.tuneStorage, force: true, log: opts.log });
     else if (opts.tuneStorage) await loadTuned(kernels, opts.tuneStorage);
     variantsOf(kernels).override(opts.kernels ?? {});

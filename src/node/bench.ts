@@ -6,7 +6,7 @@ import type { Program } from '../core/program.js';
 import { DualToken } from '../model/dualtoken.js';
 import { OFFICIAL_CONFIGS } from '../model/presets.js';
 import { SyntheticSource } from '../model/synthetic.js';
-import type { KernelChoice } from '../core/variants.js';
+import type { KernelChoice, Precision } from '../core/variants.js';
 import { fileTuneStorage } from './autotune-cache.js';
 import { createNodeGpu } from './gpu.js';
 import { writeFile } from './io.js';
@@ -22,6 +22,7 @@ export interface BenchOptions {
   profile: boolean;
   adapter?: string;
   kernels?: KernelChoice;
+  precision?: Precision;
   autotune?: boolean;
   log?: (line: string) => void;
 }
@@ -75,7 +76,7 @@ export async function benchCommand(o: BenchOptions): Promise<void> {
   console.log(`adapter: ${gpu.describe()}`);
   console.log(`model: ${o.model ?? `${o.preset} with synthetic weights of the real shapes`}`);
   const t0 = performance.now();
-  const model = await DualToken.create(gpu, loadShaders(), config, source, { kernels: o.kernels, autotune: o.autotune, tuneStorage: fileTuneStorage(), log: o.log });
+  const model = await DualToken.create(gpu, loadShaders(), config, source, { kernels: o.kernels, precision: o.precision, autotune: o.autotune, tuneStorage: fileTuneStorage(), log: o.log });
   console.log(`kernels: ${Object.entries(model.kernelChoice()).map(([op, v]) => `${op} ${v}`).join('; ')}`);
   console.log(`weights: ${(model.weights.byteLength / 1e6).toFixed(0)} MB on the GPU, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const v = config.vision;
@@ -105,7 +106,7 @@ export async function benchCommand(o: BenchOptions): Promise<void> {
     const peakMB = (model.weights.byteLength + o.batches.reduce((s, B) => s + model.encoderProgram(B).allocatedBytes + model.decoderProgram(B).allocatedBytes, 0)) / 1e6;
     console.log(`GPU memory held at the end (weights + every recorded program's buffers): ${peakMB.toFixed(0)} MB`);
     if (o.json) {
-      writeFile(o.json, JSON.stringify({ adapter: gpu.describe(), date: new Date().toISOString(), model: o.model ?? o.preset, synthetic: !o.model, kernels: model.kernelChoice(), weightsMB: model.weights.byteLength / 1e6, peakMB, results }, null, 1));
+      writeFile(o.json, JSON.stringify({ adapter: gpu.describe(), date: new Date().toISOString(), model: o.model ?? o.preset, synthetic: !o.model, precision: o.precision ?? 'f32', kernels: model.kernelChoice(), weightsMB: model.weights.byteLength / 1e6, peakMB, results }, null, 1));
       console.log(`wrote ${o.json}`);
     }
   } finally {

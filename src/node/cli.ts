@@ -9,7 +9,7 @@ import { encodeSafetensors, openSafetensors } from '../core/safetensors.js';
 import type { RgbImage } from '../core/image.js';
 import type { DualToken, EncodeResult } from '../model/dualtoken.js';
 import { formatTable, summarize } from '../core/profile.js';
-import { parseKernelChoice, type KernelChoice } from '../core/variants.js';
+import { parseKernelChoice, type KernelChoice, type Precision } from '../core/variants.js';
 import type { Program } from '../core/program.js';
 import { parseArgs, type ParsedArgs } from './args.js';
 import { benchCommand } from './bench.js';
@@ -31,10 +31,12 @@ const USAGE = `usage:
   dualtoken bench [--preset siglip_384_rvq8 | --model DIR] [--batch 1,2] [--reps 2] [--json FILE] [--profile]
 options: --adapter auto|cpu|ICD.json (WebGPU adapter), --quiet (no progress), --batch-size N (images per GPU batch, 4),
   --profile (encode/decode/reconstruct/bench: a per-kernel GPU time table on stderr),
-  --kernel op=variant[,op=variant] (kernel variants: linear, attention, conv2d, group_norm; see 'info'),
-  --autotune (measure the variants on this adapter and keep the winners in ~/.cache/dualtoken/)`;
+  --kernel op=variant[,op=variant] (kernel variants: linear, attention, conv2d, group_norm, rq_search; see 'info'),
+  --autotune (measure the variants on this adapter and keep the winners in ~/.cache/dualtoken/),
+  --precision f32|f16 (f16: weights stored as halves in linear and conv kernels, math in f32; faster on
+  CPU adapters, outputs off by ~1e-3 of their size and codes may differ from the official model's; default f32)`;
 
-const VALUE_FLAGS = ['model', 'pixel-values', 'out', 'adapter', 'format', 'dtype', 'preset', 'batch', 'batch-size', 'reps', 'json', 'kernel'];
+const VALUE_FLAGS = ['model', 'pixel-values', 'out', 'adapter', 'format', 'dtype', 'preset', 'batch', 'batch-size', 'reps', 'json', 'kernel', 'precision'];
 const SWITCHES = ['quiet', 'help', 'drop-text-tower', 'drop-ema', 'profile', 'autotune'];
 
 /** A batch where some inputs failed: the others were written; the exit status is still non-zero. */
@@ -63,12 +65,15 @@ function openModel(args: ParsedArgs): Promise<DualToken> {
   });
 }
 
-/** --adapter, --kernel and --autotune, as load options. */
-function kernelOptions(args: ParsedArgs): { adapter?: string; kernels?: KernelChoice; autotune: boolean; log?: (line: string) => void } {
+/** --adapter, --kernel, --precision and --autotune, as load options. */
+function kernelOptions(args: ParsedArgs): { adapter?: string; kernels?: KernelChoice; precision?: Precision; autotune: boolean; log?: (line: string) => void } {
   const spec = args.flags.get('kernel');
+  const precision = args.flags.get('precision');
+  if (precision !== undefined && precision !== 'f32' && precision !== 'f16') throw new Error(`--precision ${precision}: use f32 or f16`);
   return {
     adapter: args.flags.get('adapter'),
     kernels: spec ? parseKernelChoice(spec) : undefined,
+    precision,
     autotune: args.switches.has('autotune'),
     log: args.switches.has('quiet') ? undefined : (line) => console.error(line),
   };

@@ -37,7 +37,7 @@ export async function infoCommand(modelPath: string, load: LoadOptions = {}): Pr
     console.log(
       [
         `adapter      ${model.gpu.describe()}; features: ${['shader-f16', 'timestamp-query', 'subgroups'].filter((f) => model.gpu.has(f as 'shader-f16')).join(', ') || 'none'}`,
-        `kernels      ${Object.entries(model.kernelChoice()).map(([op, v]) => `${op} ${v}`).join('; ')}`,
+        `kernels      ${Object.entries(model.kernelChoice()).map(([op, v]) => `${op} ${v}`).join('; ')}; precision ${load.precision ?? 'f32'}`,
         `GPU weights  ${(model.weights.byteLength / 1e6).toFixed(1)} MB (f32)`,
         `cost/image   encode ${fmt(flops(enc))}FLOP in ${enc.dispatchCount} dispatches, decode ${fmt(flops(dec))}FLOP in ${dec.dispatchCount} dispatches`,
       ].join('\n'),
