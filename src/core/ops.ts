@@ -80,6 +80,9 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
     const ROWS = 8;
     const groupsN = cdiv(N, 256);
     prog.dispatch({ kernel: 'linear_rows', defines: { ROWS }, constants, uniforms: { M, N, K, groupsN }, bind: { ...bind, w }, groups: groupsN * cdiv(M, ROWS), cost });
+  } else if (variant === 'wg_tiled') {
+    const tilesN = cdiv(N, 64);
+    prog.dispatch({ kernel: 'linear_wg_tiled', constants, uniforms: { M, N, K, tilesN }, bind: { ...bind, w }, groups: cdiv(M, 64) * tilesN, cost });
   } else {
     const tilesN = cdiv(N, 4);
     prog.dispatch({ kernel: 'linear', constants, uniforms: { M, N, K, tilesN }, bind: { ...bind, w }, groups: cdiv(cdiv(M, 4) * tilesN, 64), cost });

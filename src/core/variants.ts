@@ -33,6 +33,7 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
     { name: 'kn', summary: 'transposed [K,N] weight, 16 rows per workgroup, 4 columns per invocation (K % 4 == 0)' },
     { name: 'kn_sg', summary: 'kn with the rows shared through subgroup shuffles (K % 4 == 0)', needs: ['subgroups'] },
     { name: 'kn_sg_f16', summary: 'kn_sg on f16 weights (8 columns per invocation), f32 math; tolerance 2e-3', needs: ['subgroups'], tolerance: 2e-3 },
+    { name: 'wg_tiled', summary: 'GPU-shaped: 64x64 tile per 16x16 workgroup, K in steps of 16 staged in workgroup memory, [N,K] weight (any shape)' },
   ],
   attention: [
     { name: 'lane', summary: 'one query per invocation, online softmax' },
