@@ -66,6 +66,38 @@ for (const name of GOLDEN_CASES) {
       model.dispose();
     });
 
+    it('frees the weights read only through packed layouts, and programs recorded afterwards still match', async () => {
+      const golden = await Golden.open(name);
+      const model = await load(gpu, caseDir(name), 'model.safetensors');
+      const loaded = model.weights.byteLength;
+      const pv = await golden.get('pixel_values');
+      const B = pv.shape[0];
+      const ref = (await golden.get('code_pix')).data;
+      const enc = await model.encode(pv.data as Float32Array, B);
+      await model.decode(enc.pixelCodes, B);
+      const m = model.memory();
+      console.log(`${name}: weights ${loaded} bytes loaded, ${m.weights} held + ${m.packed} packed; peak ${m.peak}`);
+      if (m.packed > 0) expect(m.weights).toBeLessThan(loaded);
+      expect(m.peak).toBeGreaterThanOrEqual(m.weights + m.packed + m.programs);
+      // Another batch size records new programs after the originals were freed (B=2 for a
+      // one-image case: the image twice).
+      const b = B - 1; // the last item
+      const per = pv.data.length / B;
+      const item = (pv.data as Float32Array).slice(b * per, (b + 1) * per);
+      const B2 = B === 1 ? 2 : 1;
+      const again = await model.encode(B2 === 2 ? Float32Array.from([...item, ...item]) : item, B2);
+      const refCodes = Array.from(ref).slice((b * ref.length) / B, ((b + 1) * ref.length) / B);
+      expectSameCodes(`${name} code_pix of item ${b} at B=${B2}`, again.pixelCodes, B2 === 2 ? [...refCodes, ...refCodes] : refCodes);
+      const rec = await model.decode(again.pixelCodes, B2);
+      const full = await golden.get('recon_from_codes');
+      const n = full.data.length / B;
+      const itemRecon = full.data.slice(b * n, (b + 1) * n);
+      const expected = { shape: [B2, ...full.shape.slice(1)], data: B2 === 2 ? Float32Array.from([...itemRecon, ...itemRecon]) : itemRecon };
+      const c = compareFloat(`${name} recon of item ${b} at B=${B2}`, rec.recon, expected);
+      expect(c.relToMax, describe(c)).toBeLessThanOrEqual(REL_TO_MAX);
+      model.dispose();
+    });
+
     it('encodeImages(input PNGs) gives the reference codes through the GPU preprocessing', async () => {
       const golden = await Golden.open(name);
       const model = await load(gpu, caseDir(name), 'model.safetensors');

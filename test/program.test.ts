@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { KernelLibrary } from '../src/core/kernels.js';
 import { addScaled } from '../src/core/ops.js';
 import { Program } from '../src/core/program.js';
-import { Tensor } from '../src/core/tensor.js';
+import { Tensor, releaseBuffer } from '../src/core/tensor.js';
 import { runAndRead, testGpu, upload } from './helpers/gpu.js';
 
 describe('program', () => {
@@ -33,6 +33,21 @@ describe('program', () => {
     expect(() => prog.dispatch({ kernel: 'add_scaled', uniforms: { n: -1, nb: 4, alpha: 1 }, bind: { a: t, b: t, y: t }, groups: 1 })).toThrow(/u32 'n' = -1 is out of range/);
     expect(() => prog.dispatch({ kernel: 'nope', bind: {}, groups: 1 })).toThrow("kernel 'nope': no shader named nope.wgsl");
     expect(() => prog.dispatch({ kernel: 'attention', bind: {}, groups: 1 })).toThrow(/placeholder \{\{HEAD_DIM\}\} needs a value/);
+  });
+
+  it('refuses a released buffer, naming the binding, the tensor and why it was freed', async () => {
+    const { gpu, kernels } = await testGpu();
+    const prog = new Program(kernels, 'released');
+    const t = upload(gpu, [4], new Float32Array(4), 'some.weight');
+    const y = upload(gpu, [4], new Float32Array(4), 'y');
+    releaseBuffer(t.buffer, 'was freed for the test');
+    expect(() => prog.dispatch({ kernel: 'add_scaled', uniforms: { n: 4, nb: 4, alpha: 1 }, bind: { a: t.view([2, 2]), b: y, y }, groups: 1 })).toThrow(
+      "kernel 'add_scaled': binding 'a' (some.weight) was freed for the test",
+    );
+    expect(prog.boundBuffers().size).toBe(0);
+    prog.dispatch({ kernel: 'add_scaled', uniforms: { n: 4, nb: 4, alpha: 1 }, bind: { a: y, b: y, y: upload(gpu, [4], new Float32Array(4)) }, groups: 1 });
+    expect(prog.boundBuffers().has(y.buffer)).toBe(true);
+    prog.destroy();
   });
 
   it('refuses a binding over the adapter limit, naming kernel, tensor and limit', async () => {

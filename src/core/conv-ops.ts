@@ -102,7 +102,7 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
         defines: { WORKGROUP, RUN },
         constants: { KSIZE: K, HAS_RESIDUAL: residual ? 1 : 0 },
         uniforms: { B: n, Cin, Cout, H, W, Np8, groupsN, runsX, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
-        bind: { x: xs.t, wh, bias, residual: rs?.t ?? w, y: ys.t },
+        bind: { x: xs.t, wh, bias, residual: rs?.t ?? wh, y: ys.t },
         groups: n * H * runsX * groupsN,
         cost: cost(n),
       });
@@ -121,7 +121,7 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
         defines: { WORKGROUP },
         constants: { KSIZE: K, HAS_RESIDUAL: residual ? 1 : 0 },
         uniforms: { B: n, Cin, Cout, H, W, Cop4, groupsN, runsX, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
-        bind: { x: xs.t, wt, bias, residual: rs?.t ?? w, y: ys.t },
+        bind: { x: xs.t, wt, bias, residual: rs?.t ?? wt, y: ys.t },
         groups: n * H * runsX * groupsN,
         cost: cost(n),
       });

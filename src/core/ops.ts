@@ -42,7 +42,9 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
   if (opts.residual) expect(opts.residual.numel === M * N, () => `linear ${w.label}: residual ${shapeStr(opts.residual!.shape)} for output ${shapeStr(outShape)}`);
   const y = prog.alloc(outShape, opts.label ?? w.label);
   const constants = { HAS_BIAS: opts.bias ? 1 : 0, HAS_RESIDUAL: opts.residual ? 1 : 0, ACT: opts.act === 'gelu_tanh' ? 1 : 0 };
-  const bind = { x, bias: opts.bias ?? w, residual: opts.residual ?? w, y };
+  // Bindings a variant does not read get any buffer: the weight in the layout the variant reads
+  // (the original is freed once only packed layouts are used: Weights.releasePackedOriginals).
+  const bind = (wv: Tensor) => ({ x, bias: opts.bias ?? wv, residual: opts.residual ?? wv, y });
   const cost = { flops: 2 * M * N * K, bytes: 4 * (M * K + N * K + M * N * (opts.residual ? 2 : 1)) };
   let variant = variantsOf(prog.kernels).choose('linear', shapeClass('linear', { M }));
   if (variant.startsWith('kn') && K % 4 !== 0) variant = 'tiled'; // x is read as vec4 rows
@@ -57,7 +59,7 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
       defines: { ROWS, WORKGROUP },
       constants,
       uniforms: { M, N, K4: K / 4, Np8, groupsN },
-      bind: { ...bind, wh },
+      bind: { ...bind(wh), wh },
       groups: groupsN * cdiv(M, ROWS),
       cost,
     });
@@ -72,20 +74,20 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
       defines: variant === 'kn' ? { ROWS } : { ROWS, WORKGROUP },
       constants,
       uniforms: { M, N, K4: K / 4, Np4, groupsN },
-      bind: { ...bind, wt },
+      bind: { ...bind(wt), wt },
       groups: groupsN * cdiv(M, ROWS),
       cost,
     });
   } else if (variant === 'rows') {
     const ROWS = 8;
     const groupsN = cdiv(N, 256);
-    prog.dispatch({ kernel: 'linear_rows', defines: { ROWS }, constants, uniforms: { M, N, K, groupsN }, bind: { ...bind, w }, groups: groupsN * cdiv(M, ROWS), cost });
+    prog.dispatch({ kernel: 'linear_rows', defines: { ROWS }, constants, uniforms: { M, N, K, groupsN }, bind: { ...bind(w), w }, groups: groupsN * cdiv(M, ROWS), cost });
   } else if (variant === 'wg_tiled') {
     const tilesN = cdiv(N, 64);
-    prog.dispatch({ kernel: 'linear_wg_tiled', constants, uniforms: { M, N, K, tilesN }, bind: { ...bind, w }, groups: cdiv(M, 64) * tilesN, cost });
+    prog.dispatch({ kernel: 'linear_wg_tiled', constants, uniforms: { M, N, K, tilesN }, bind: { ...bind(w), w }, groups: cdiv(M, 64) * tilesN, cost });
   } else {
     const tilesN = cdiv(N, 4);
-    prog.dispatch({ kernel: 'linear', constants, uniforms: { M, N, K, tilesN }, bind: { ...bind, w }, groups: cdiv(cdiv(M, 4) * tilesN, 64), cost });
+    prog.dispatch({ kernel: 'linear', constants, uniforms: { M, N, K, tilesN }, bind: { ...bind(w), w }, groups: cdiv(cdiv(M, 4) * tilesN, 64), cost });
   }
   return y;
 }
@@ -137,6 +139,13 @@ export function packedWeightF16(prog: Program, w: Tensor, N: number, K: number):
   if (!byLayout) packed.set(w.buffer, (byLayout = new Map()));
   byLayout.set(key, wh);
   return wh;
+}
+
+/** Bytes of the packed copies made of a weight buffer (0 when none). */
+export function packedBytes(buffer: GPUBuffer): number {
+  let s = 0;
+  for (const t of packed.get(buffer)?.values() ?? []) s += t.buffer.size;
+  return s;
 }
 
 /** Frees the packed copies made of a weight buffer. */

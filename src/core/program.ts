@@ -4,7 +4,7 @@
 // readback at the end.
 import type { Gpu } from './gpu.js';
 import { KernelLibrary, type CompiledKernel, type Constants, type Defines, type KernelInfo } from './kernels.js';
-import { Tensor, shapeStr, type GpuDType } from './tensor.js';
+import { Tensor, releasedWhy, shapeStr, type GpuDType } from './tensor.js';
 
 export interface DispatchSpec {
   kernel: string;
@@ -80,6 +80,13 @@ export class Program {
   /** GPU memory this program owns: pooled activations and its uniform block. */
   get allocatedBytes(): number {
     return this.owned.reduce((s, b) => s + b.size, 0) + Math.ceil(this.uniformSize / 16) * 16;
+  }
+
+  /** Every buffer a recorded dispatch binds (weights, packed weights, activations). */
+  boundBuffers(): Set<GPUBuffer> {
+    const out = new Set<GPUBuffer>();
+    for (const op of this.ops) for (const t of Object.values(op.bind)) out.add(t.buffer);
+    return out;
   }
 
   /** The recorded work of each dispatch (FLOPs, bytes). */
@@ -160,6 +167,8 @@ export class Program {
     for (const name of wanted) {
       const t = bind[name];
       if (!t) throw new Error(`kernel '${info.name}': binding '${name}' was not given`);
+      const why = releasedWhy(t.buffer);
+      if (why) throw new Error(`kernel '${info.name}': binding '${name}' (${t.label}) ${why}`);
       if (t.byteLength > maxBinding) {
         throw new Error(`kernel '${info.name}': binding '${name}' (${t.label} ${shapeStr(t.shape)}, ${t.byteLength} bytes) exceeds the adapter's maxStorageBufferBindingSize ${maxBinding}`);
       }

@@ -34,6 +34,20 @@ export class Tensor {
   }
 }
 
+/** Buffers freed while tensors (and views) of them may still exist, with the reason. */
+const released = new WeakMap<GPUBuffer, string>();
+
+/** Destroys `buffer` and remembers why, so that a later dispatch binding it fails with that reason. */
+export function releaseBuffer(buffer: GPUBuffer, why: string): void {
+  released.set(buffer, why);
+  buffer.destroy();
+}
+
+/** Why `buffer` was released, or undefined while it is live. */
+export function releasedWhy(buffer: GPUBuffer): string | undefined {
+  return released.get(buffer);
+}
+
 export function shapeStr(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;
 }

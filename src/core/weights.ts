@@ -2,8 +2,8 @@
 // one at a time (host memory stays near the size of the largest tensor), widened to f32.
 import { toFloat32 } from './dtype.js';
 import type { Gpu } from './gpu.js';
-import { releasePacked } from './ops.js';
-import { Tensor, shapeStr } from './tensor.js';
+import { packedBytes, releasePacked } from './ops.js';
+import { Tensor, releaseBuffer, releasedWhy, shapeStr } from './tensor.js';
 import type { TensorSource } from './tensor-source.js';
 
 export interface LoadProgress {
@@ -93,11 +93,34 @@ export class Weights {
     return this.set(name, [rows, ...(rest ?? [])], out);
   }
 
-  /** Total bytes held on the GPU. */
+  /** Bytes of the weights as loaded that are still held on the GPU. */
   get byteLength(): number {
     let s = 0;
-    for (const t of this.tensors.values()) s += t.byteLength;
+    for (const t of this.tensors.values()) if (!releasedWhy(t.buffer)) s += t.byteLength;
     return s;
+  }
+
+  /** Bytes of the packed layouts the ops made of the weights (ops.packedWeight, packedWeightF16). */
+  get packedByteLength(): number {
+    let s = 0;
+    for (const t of this.tensors.values()) s += packedBytes(t.buffer);
+    return s;
+  }
+
+  /**
+   * Frees each weight that the ops keep in a packed layout and that no recorded program binds:
+   * the packed copy is all that later recordings read (the ops bind it, never the original, in
+   * the variants that pack). A later dispatch binding a freed weight fails naming it. Returns the
+   * bytes freed.
+   */
+  releasePackedOriginals(bound: Set<GPUBuffer>): number {
+    let freed = 0;
+    for (const t of this.tensors.values()) {
+      if (releasedWhy(t.buffer) || bound.has(t.buffer) || packedBytes(t.buffer) === 0) continue;
+      freed += t.buffer.size;
+      releaseBuffer(t.buffer, 'was freed once packed: only its packed layout is kept (the variant choice cannot change after the first recording)');
+    }
+    return freed;
   }
 
   /** Frees every weight and the packed layouts the ops made of them (ops.packedWeight). */

@@ -58,9 +58,22 @@ interface Compiled {
   outputs: Tensor[];
 }
 
+/** GPU memory of a model, in bytes. */
+export interface GpuMemory {
+  /** Weights as loaded that are still held (those read only through a packed layout are freed). */
+  weights: number;
+  /** The packed layouts the kernels read (transposed, or f16) made of the weights. */
+  packed: number;
+  /** Every recorded program's activations, inputs and uniforms. */
+  programs: number;
+  /** The largest total seen so far: after a recording packed new weights, before their originals were freed. */
+  peak: number;
+}
+
 export class DualToken {
   private readonly encoders = new Map<number, Compiled>();
   private readonly decoders = new Map<number, Compiled>();
+  private peakBytes = 0;
 
   private constructor(
     readonly gpu: Gpu,
@@ -183,6 +196,7 @@ export class DualToken {
       for (const t of outputs) t.pinned = true;
       c = { prog, input, outputs };
       this.encoders.set(batch, c);
+      this.releaseUnboundOriginals();
     }
     return c;
   }
@@ -203,8 +217,29 @@ export class DualToken {
       rgb8.pinned = true;
       c = { prog, input, outputs: [recon, rgb8] };
       this.decoders.set(batch, c);
+      this.releaseUnboundOriginals();
     }
     return c;
+  }
+
+  /**
+   * After a recording: frees the weights that are only read through a packed layout (the kn /
+   * gemm variants' transposed copies), which would otherwise double their memory.
+   */
+  private releaseUnboundOriginals(): void {
+    this.memory(); // the peak: packed copies made, originals not yet freed
+    const bound = new Set<GPUBuffer>();
+    for (const c of [...this.encoders.values(), ...this.decoders.values()]) for (const b of c.prog.boundBuffers()) bound.add(b);
+    this.weights.releasePackedOriginals(bound);
+  }
+
+  /** GPU memory held now, and the peak so far (activations count once a program has run). */
+  memory(): GpuMemory {
+    let programs = 0;
+    for (const c of [...this.encoders.values(), ...this.decoders.values()]) programs += c.prog.allocatedBytes + c.input.buffer.size;
+    const m = { weights: this.weights.byteLength, packed: this.weights.packedByteLength, programs, peak: 0 };
+    this.peakBytes = Math.max(this.peakBytes, m.weights + m.packed + m.programs);
+    return { ...m, peak: this.peakBytes };
   }
 
   private persistent(shape: number[], dtype: 'f32' | 'i32', label: string): Tensor {

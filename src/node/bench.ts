@@ -78,7 +78,8 @@ export async function benchCommand(o: BenchOptions): Promise<void> {
   const t0 = performance.now();
   const model = await DualToken.create(gpu, loadShaders(), config, source, { kernels: o.kernels, precision: o.precision, autotune: o.autotune, tuneStorage: fileTuneStorage(), log: o.log });
   console.log(`kernels: ${Object.entries(model.kernelChoice()).map(([op, v]) => `${op} ${v}`).join('; ')}`);
-  console.log(`weights: ${(model.weights.byteLength / 1e6).toFixed(0)} MB on the GPU, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const loadedBytes = model.weights.byteLength;
+  console.log(`weights: ${(loadedBytes / 1e6).toFixed(0)} MB on the GPU, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const v = config.vision;
   const [h, w, D] = config.quantPix.codeShape;
   const results: StageResult[] = [];
@@ -103,10 +104,14 @@ export async function benchCommand(o: BenchOptions): Promise<void> {
         }
       }
     }
-    const peakMB = (model.weights.byteLength + o.batches.reduce((s, B) => s + model.encoderProgram(B).allocatedBytes + model.decoderProgram(B).allocatedBytes, 0)) / 1e6;
-    console.log(`GPU memory held at the end (weights + every recorded program's buffers): ${peakMB.toFixed(0)} MB`);
+    const mem = model.memory();
+    const mb = (b: number) => `${(b / 1e6).toFixed(0)} MB`;
+    const heldMB = (mem.weights + mem.packed + mem.programs) / 1e6;
+    console.log(
+      `GPU memory held at the end: ${heldMB.toFixed(0)} MB = weights ${mb(mem.weights)} (${mb(loadedBytes - mem.weights)} of the loaded ${mb(loadedBytes)} freed once packed) + packed layouts ${mb(mem.packed)} + programs ${mb(mem.programs)}; peak ${mb(mem.peak)}`,
+    );
     if (o.json) {
-      writeFile(o.json, JSON.stringify({ adapter: gpu.describe(), date: new Date().toISOString(), model: o.model ?? o.preset, synthetic: !o.model, precision: o.precision ?? 'f32', kernels: model.kernelChoice(), weightsMB: model.weights.byteLength / 1e6, peakMB, results }, null, 1));
+      writeFile(o.json, JSON.stringify({ adapter: gpu.describe(), date: new Date().toISOString(), model: o.model ?? o.preset, synthetic: !o.model, precision: o.precision ?? 'f32', kernels: model.kernelChoice(), weightsLoadedMB: loadedBytes / 1e6, heldMB, peakMB: mem.peak / 1e6, memoryMB: { weights: mem.weights / 1e6, packed: mem.packed / 1e6, programs: mem.programs / 1e6 }, results }, null, 1));
       console.log(`wrote ${o.json}`);
     }
   } finally {

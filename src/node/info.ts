@@ -34,11 +34,12 @@ export async function infoCommand(modelPath: string, load: LoadOptions = {}): Pr
     const enc = model.encoderProgram(1);
     const dec = model.decoderProgram(1);
     const flops = (p: typeof enc) => p.costs().reduce((s, x) => s + (x.flops ?? 0), 0);
+    const mem = model.memory();
     console.log(
       [
         `adapter      ${model.gpu.describe()}; features: ${['shader-f16', 'timestamp-query', 'subgroups'].filter((f) => model.gpu.has(f as 'shader-f16')).join(', ') || 'none'}`,
         `kernels      ${Object.entries(model.kernelChoice()).map(([op, v]) => `${op} ${v}`).join('; ')}; precision ${load.precision ?? 'f32'}`,
-        `GPU weights  ${(model.weights.byteLength / 1e6).toFixed(1)} MB (f32)`,
+        `GPU memory   weights ${(mem.weights / 1e6).toFixed(1)} MB (f32) + packed layouts ${(mem.packed / 1e6).toFixed(1)} MB (originals read only through them are freed)`,
         `cost/image   encode ${fmt(flops(enc))}FLOP in ${enc.dispatchCount} dispatches, decode ${fmt(flops(dec))}FLOP in ${dec.dispatchCount} dispatches`,
       ].join('\n'),
     );
