@@ -89,39 +89,23 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
   const cost = (n: number) => ({ flops: 2 * n * Cout * H * W * Cin * K * K, bytes: 4 * (w.numel + n * (Cin + Cout * (residual ? 2 : 1)) * H * W) });
   let variant = variantsOf(prog.kernels).choose('conv2d', shapeClass('conv2d', { K }));
   if (variant.startsWith('gemm_sg') && !subgroupsOf8(prog.gpu)) variant = 'direct';
-  if (variant === 'gemm_sg_f16') {
-    const wh = packedWeightF16(prog, w, Cout, Cin * K * K); // [Cin*K*K, Np8] vec4u
-    const Np8 = cdiv(Cout, 8);
-    const WORKGROUP = pickWorkgroup(prog.gpu, Np8);
-    const groupsN = cdiv(Np8, WORKGROUP);
-    const RUN = K === 1 ? 16 : 8; // pixels per workgroup: measured best on lavapipe (3x3 at 16 spills: 0.65x)
+  if (variant === 'gemm_sg' || variant === 'gemm_sg_f16') {
+    // The weight as a transposed [Cin*K*K, Cout] matrix: f32 with 4 output channels per
+    // invocation, or halves with 8 (then 8 pixels per workgroup for 3x3, measured best on lavapipe).
+    const f16 = variant === 'gemm_sg_f16';
+    const wk = f16 ? packedWeightF16(prog, w, Cout, Cin * K * K) : packedWeight(prog, w, Cout, Cin * K * K);
+    const cols = cdiv(Cout, f16 ? 8 : 4);
+    const WORKGROUP = pickWorkgroup(prog.gpu, cols);
+    const groupsN = cdiv(cols, WORKGROUP);
+    const RUN = f16 && K === 3 ? 8 : 16;
     const runsX = cdiv(W, RUN);
     splitBatch(prog, `conv2d ${label}`, B, residual ? [x, y, residual] : [x, y], opts, (n, [xs, ys, rs]) => {
       prog.dispatch({
-        kernel: 'conv2d_gemm_sg_f16',
-        defines: { WORKGROUP, RUN },
+        kernel: f16 ? 'conv2d_gemm_sg_f16' : 'conv2d_gemm_sg',
+        defines: f16 ? { WORKGROUP, RUN } : { WORKGROUP },
         constants: { KSIZE: K, HAS_RESIDUAL: residual ? 1 : 0 },
-        uniforms: { B: n, Cin, Cout, H, W, Np8, groupsN, runsX, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
-        bind: { x: xs.t, wh, bias, residual: rs?.t ?? wh, y: ys.t },
-        groups: n * H * runsX * groupsN,
-        cost: cost(n),
-      });
-    });
-    return y;
-  }
-  if (variant === 'gemm_sg') {
-    const wt = packedWeight(prog, w, Cout, Cin * K * K); // [Cin*K*K, Cop]
-    const Cop4 = cdiv(Cout, 4);
-    const WORKGROUP = pickWorkgroup(prog.gpu, Cop4);
-    const groupsN = cdiv(Cop4, WORKGROUP);
-    const runsX = cdiv(W, 16);
-    splitBatch(prog, `conv2d ${label}`, B, residual ? [x, y, residual] : [x, y], opts, (n, [xs, ys, rs]) => {
-      prog.dispatch({
-        kernel: 'conv2d_gemm_sg',
-        defines: { WORKGROUP },
-        constants: { KSIZE: K, HAS_RESIDUAL: residual ? 1 : 0 },
-        uniforms: { B: n, Cin, Cout, H, W, Cop4, groupsN, runsX, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
-        bind: { x: xs.t, wt, bias, residual: rs?.t ?? wt, y: ys.t },
+        uniforms: { B: n, Cin, Cout, H, W, [f16 ? 'Np8' : 'Cop4']: cols, groupsN, runsX, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
+        bind: { x: xs.t, [f16 ? 'wh' : 'wt']: wk, bias, residual: rs?.t ?? wk, y: ys.t },
         groups: n * H * runsX * groupsN,
         cost: cost(n),
       });

@@ -106,7 +106,8 @@ export function availableVariants(gpu: Gpu, op: OpName): string[] {
  * rq_search on GPUs: 'lanes' was measured latency-bound on the H200 (57 ms per quantizer at the
  * released size: 183 invocations of serial work); 'workgroup' spreads the same search over
  * 729 x 256 invocations. It is the GPU default by that reasoning and has not been timed on a GPU
- * yet (bench/gpu.sh times both); on lavapipe 'lanes' is the faster (kernel lab).
+ * yet (bench/gpu.sh times both); on lavapipe 'lanes' is the faster (kernel lab). The
+ * GPU-shaped linear 'wg_tiled' is nobody's default until it has been timed on a GPU.
  * With precision 'f16' the f16-weight variants come first where the adapter class uses that
  * kernel family (kn_sg_f16 linear everywhere, gemm_sg_f16 conv on CPU adapters).
  */
