@@ -112,6 +112,20 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
     });
     return y;
   }
+  if (variant === 'wg_tiled') {
+    const tilesN = cdiv(Cout, 64);
+    splitBatch(prog, `conv2d ${label}`, B, residual ? [x, y, residual] : [x, y], opts, (n, [xs, ys, rs]) => {
+      prog.dispatch({
+        kernel: 'conv2d_wg_tiled',
+        constants: { KSIZE: K, HAS_RESIDUAL: residual ? 1 : 0 },
+        uniforms: { B: n, Cin, Cout, H, W, tilesN, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
+        bind: { x: xs.t, w, bias, residual: rs?.t ?? w, y: ys.t },
+        groups: cdiv(n * H * W, 64) * tilesN,
+        cost: cost(n),
+      });
+    });
+    return y;
+  }
   const quadsX = cdiv(W, 4);
   const pixGroups = cdiv(H * quadsX, 64);
   const coBlocks = cdiv(Cout, 4);

@@ -43,6 +43,7 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
     { name: 'direct', summary: '4 output channels x 4 pixels per invocation on the [Cout,Cin,k,k] weight' },
     { name: 'gemm_sg', summary: 'implicit GEMM: 16 pixels per workgroup x 4 channels per invocation, transposed weight, subgroup shuffles', needs: ['subgroups'] },
     { name: 'gemm_sg_f16', summary: 'gemm_sg on f16 weights (8 channels per invocation), f32 math; tolerance 2e-3', needs: ['subgroups'], tolerance: 2e-3 },
+    { name: 'wg_tiled', summary: 'GPU-shaped implicit GEMM: 64 pixels x 64 channels per 16x16 workgroup, staged in workgroup memory' },
   ],
   group_norm: [
     { name: 'chunked', summary: 'statistics per chunk of 512 values (two passes), merge, normalise' },
@@ -107,7 +108,7 @@ export function availableVariants(gpu: Gpu, op: OpName): string[] {
  * released size: 183 invocations of serial work); 'workgroup' spreads the same search over
  * 729 x 256 invocations. It is the GPU default by that reasoning and has not been timed on a GPU
  * yet (bench/gpu.sh times both); on lavapipe 'lanes' is the faster (kernel lab). The
- * GPU-shaped linear 'wg_tiled' is nobody's default until it has been timed on a GPU.
+ * GPU-shaped linear and conv2d 'wg_tiled' are nobody's default until timed on a GPU.
  * With precision 'f16' the f16-weight variants come first where the adapter class uses that
  * kernel family (kn_sg_f16 linear everywhere, gemm_sg_f16 conv on CPU adapters).
  */

@@ -1,0 +1,106 @@
+// conv2d_wg_tiled: y = conv2d(x, w, stride 1, padding (K-1)/2) + bias [+ residual]
+//                                        (torch.nn.Conv2d with k x k kernel, then optional residual add)
+//   x        [B, Cin, H, W]      NCHW; element (b, c, i, j) at x[x_off + ((b*Cin + c)*H + i)*W + j]
+//   w        [Cout, Cin, K, K]   the PyTorch weight as stored, read as a [Cout, Cin*K*K] matrix
+//   bias     [Cout]
+//   residual [B, Cout, H, W]     added after the bias when HAS_RESIDUAL = 1 (else any buffer), at r_off
+//   y        [B, Cout, H, W]     at y_off
+//   x_off, r_off, y_off: element offset of batch item 0 inside the bound range.
+// Variants (override constants): KSIZE (1 or 3; padding KSIZE/2), HAS_RESIDUAL.
+// The GPU-shaped variant: an implicit GEMM whose rows are the B*H*W output pixels and columns the
+// output channels, tiled like linear_wg_tiled: a 16 x 16 workgroup owns 64 pixels x 64 channels;
+// the Cin*K*K reduction is walked in steps of 16, staging the weight slice (consecutive invocations
+// read consecutive k) and the input slice gathered on the fly (consecutive invocations read
+// consecutive pixels; zero outside the image) in workgroup memory; each invocation updates its
+// 4 x 4 outputs, pixels ty + 16 i and channels tx + 16 j. Accumulation in f32.
+struct Params {
+  B: u32, Cin: u32, Cout: u32, H: u32, W: u32,
+  tilesN: u32, x_off: u32, r_off: u32, y_off: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> residual: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+
+override KSIZE: u32 = 3u;
+override HAS_RESIDUAL: u32 = 0u;
+
+const TILE: u32 = 64u;
+const BK: u32 = 16u;
+
+var<workgroup> xs: array<f32, 1024>; // [BK][TILE]: xs[kk * TILE + r] = input of pixel m0 + r at reduction index k0 + kk
+var<workgroup> ws: array<f32, 1024>; // [BK][TILE]: ws[kk * TILE + c] = w[n0 + c, k0 + kk]
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u,
+        @builtin(local_invocation_index) li: u32) {
+  let group = wid.x + wid.y * nwg.x;
+  let HW = p.H * p.W;
+  let M = p.B * HW;
+  let m0 = (group / p.tilesN) * TILE;
+  let n0 = (group % p.tilesN) * TILE;
+  if (m0 >= M) { return; } // uniform across the workgroup
+  let KK = KSIZE * KSIZE;
+  let Kd = p.Cin * KK;
+  let pad = i32(KSIZE / 2u);
+  let tx = lid.x;
+  let ty = lid.y;
+  var acc: array<vec4f, 4>; // acc[i][j] = y at pixel m0 + ty + 16 i, channel n0 + tx + 16 j
+  for (var i = 0u; i < 4u; i++) { acc[i] = vec4f(0.0); }
+  for (var k0 = 0u; k0 < Kd; k0 += BK) {
+    for (var q = 0u; q < 4u; q++) {
+      let e = li + 256u * q;
+      // Input: consecutive invocations take consecutive pixels.
+      let r = e % TILE;
+      let kr = e / TILE;
+      let m = m0 + r;
+      let k = k0 + kr;
+      var v = 0.0;
+      if (m < M && k < Kd) {
+        let b = m / HW;
+        let pix = m % HW;
+        let ci = k / KK;
+        let tap = k % KK;
+        let iy = i32(pix / p.W + tap / KSIZE) - pad;
+        let ix = i32(pix % p.W + tap % KSIZE) - pad;
+        if (iy >= 0 && iy < i32(p.H) && ix >= 0 && ix < i32(p.W)) {
+          v = x[p.x_off + ((b * p.Cin + ci) * p.H + u32(iy)) * p.W + u32(ix)];
+        }
+      }
+      xs[kr * TILE + r] = v;
+      // Weight: consecutive invocations take consecutive k.
+      let kk = e % BK;
+      let c = e / BK;
+      let n = n0 + c;
+      let kw = k0 + kk;
+      ws[kk * TILE + c] = select(0.0, w[min(n, p.Cout - 1u) * Kd + min(kw, Kd - 1u)], n < p.Cout && kw < Kd);
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < BK; kk++) {
+      let a = vec4f(xs[kk * TILE + ty], xs[kk * TILE + ty + 16u], xs[kk * TILE + ty + 32u], xs[kk * TILE + ty + 48u]);
+      let b = vec4f(ws[kk * TILE + tx], ws[kk * TILE + tx + 16u], ws[kk * TILE + tx + 32u], ws[kk * TILE + tx + 48u]);
+      acc[0] = fma(vec4f(a.x), b, acc[0]);
+      acc[1] = fma(vec4f(a.y), b, acc[1]);
+      acc[2] = fma(vec4f(a.z), b, acc[2]);
+      acc[3] = fma(vec4f(a.w), b, acc[3]);
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + ty + 16u * i;
+    if (m >= M) { break; }
+    let b = m / HW;
+    let pix = m % HW;
+    for (var j = 0u; j < 4u; j++) {
+      let co = n0 + tx + 16u * j;
+      if (co >= p.Cout) { continue; }
+      let o = (b * p.Cout + co) * HW + pix;
+      var v = acc[i][j] + bias[co];
+      if (HAS_RESIDUAL == 1u) { v += residual[p.r_off + o]; }
+      y[p.y_off + o] = v;
+    }
+  }
+}
