@@ -11,4 +11,5 @@ export { openPyTorchCheckpoint } from './pytorch.js';
 export { MergedSource } from './sharded.js';
 export type { TensorSource, TensorInfo, ByteReader, DType } from './tensor-source.js';
 export type { RgbImage } from './image.js';
-export { DualToken, type EncodeResult, type DecodeResult, type DualTokenOptions } from '../model/dualtoken.js';
+export { DualToken, type EncodeResult, type DecodeResult, type DualTokenOptions, type GpuMemory } from '../model/dualtoken.js';
+export { VARIANTS, parseKernelChoice, type KernelChoice, type Precision } from './variants.js';
