@@ -249,6 +249,15 @@ describe('choosing variants', () => {
         expect(VARIANTS[op].find((i) => i.name === defaultChoice(gpu)[op])?.tolerance).toBeUndefined();
       }
       expect(() => v.setPrecision('f8' as 'f32')).toThrow(/precision 'f8'/);
+      // Freeing packed originals is safe only while each op reads one weight layout in every shape class.
+      expect(v.singleWeightLayout()).toBe(true);
+      if (gpu.has('subgroups')) {
+        v.setTuned({ 'linear/rows>=64': 'kn_sg', 'linear/rows<64': 'tiled' });
+        expect(v.singleWeightLayout()).toBe(false);
+        v.force('linear', 'tiled');
+        expect(v.singleWeightLayout()).toBe(true);
+        v.force('linear', undefined);
+      }
     } finally {
       v.setPrecision('f32');
       v.setTuned({});

@@ -1,7 +1,7 @@
 // One function per kernel: checks shapes, allocates the output from the program's pool and
 // records the dispatch. Shapes in comments are the tensors' logical shapes.
 import type { Program } from './program.js';
-import { Tensor, shapeStr } from './tensor.js';
+import { Tensor, releasedWhy, shapeStr } from './tensor.js';
 import { pickWorkgroup, shapeClass, subgroupsOf8, variantsOf } from './variants.js';
 
 const cdiv = (a: number, b: number) => Math.ceil(a / b);
@@ -118,6 +118,7 @@ export function packedWeight(prog: Program, w: Tensor, N: number, K: number): Te
   runOnce(prog, 'linear_pack', { N, K, Np4 }, { w, wt }, cdiv(K * Np4, 64));
   if (!byLayout) packed.set(w.buffer, (byLayout = new Map()));
   byLayout.set(key, wt);
+  prog.onPacked?.(w);
   return wt;
 }
 
@@ -138,6 +139,7 @@ export function packedWeightF16(prog: Program, w: Tensor, N: number, K: number):
   runOnce(prog, 'linear_pack_f16', { N, K, Np8 }, { w, wh }, cdiv(K * Np8, 64));
   if (!byLayout) packed.set(w.buffer, (byLayout = new Map()));
   byLayout.set(key, wh);
+  prog.onPacked?.(w);
   return wh;
 }
 
@@ -190,6 +192,8 @@ function runOnce(prog: Program, kernel: string, uniforms: Record<string, number>
       if (b.kind === 'uniform') return { binding: b.binding, resource: { buffer: ubo } };
       const t = bind[b.name];
       expect(t !== undefined, () => `kernel '${kernel}': binding '${b.name}' was not given`);
+      const why = releasedWhy(t.buffer);
+      expect(!why, () => `kernel '${kernel}': binding '${b.name}' (${t.label}) ${why}`);
       return { binding: b.binding, resource: { buffer: t.buffer, offset: t.offset, size: t.byteLength } };
     }),
   });

@@ -62,6 +62,12 @@ export class Program {
   private planned?: Planned[];
   private uniformBuffer?: GPUBuffer;
 
+  /**
+   * Called by the ops when they have made a packed layout of a weight (ops.packedWeight): the
+   * model may free the original there (DualToken does, when nothing will read it again).
+   */
+  onPacked?: (original: Tensor) => void;
+
   constructor(
     readonly kernels: KernelLibrary,
     readonly label: string,

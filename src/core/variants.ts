@@ -224,6 +224,19 @@ export class KernelVariants {
     }
   }
 
+  /**
+   * Whether every call of linear and of conv2d reads its weight in one layout whatever the shape
+   * class: then a weight, once packed, never needs its original (nor another packing) again,
+   * and the original may be freed. False when overrides or tuned choices mix layouts.
+   */
+  singleWeightLayout(): boolean {
+    const layout = (v: string) => (v.endsWith('_f16') ? 'f16' : v.startsWith('kn') || v.startsWith('gemm') ? 'transposed' : 'original');
+    return (['linear', 'conv2d'] as OpName[]).every((op) => {
+      const reachable = this.overrides[op] ? [this.overrides[op]!] : [this.defaults[op], ...Object.entries(this.tuned).filter(([k]) => k.startsWith(`${op}/`)).map(([, v]) => v)];
+      return new Set(reachable.map(layout)).size === 1;
+    });
+  }
+
   /** The variant an op call records. */
   choose(op: OpName, cls: string): string {
     return this.overrides[op] ?? this.tuned[`${op}/${cls}`] ?? this.defaults[op];

@@ -108,18 +108,23 @@ export class Weights {
   }
 
   /**
-   * Frees each weight that the ops keep in a packed layout and that no recorded program binds:
-   * the packed copy is all that later recordings read (the ops bind it, never the original, in
-   * the variants that pack). A later dispatch binding a freed weight fails naming it. Returns the
-   * bytes freed.
+   * Frees weight `t` (or the weight it views) when the ops keep it in a packed layout and no
+   * recorded dispatch binds it (`bound`): the packed copy is all that later recordings read (the
+   * ops bind it, never the original, in the variants that pack). A later dispatch binding a freed
+   * weight fails naming it. Returns the bytes freed.
    */
+  releaseOriginal(t: Tensor, bound: Set<GPUBuffer>): number {
+    if (releasedWhy(t.buffer) || bound.has(t.buffer) || packedBytes(t.buffer) === 0) return 0;
+    if (![...this.tensors.values()].some((own) => own.buffer === t.buffer)) return 0;
+    const size = t.buffer.size;
+    releaseBuffer(t.buffer, 'was freed once packed: only its packed layout is kept (the variant choice cannot change after the first recording)');
+    return size;
+  }
+
+  /** releaseOriginal for every weight. */
   releasePackedOriginals(bound: Set<GPUBuffer>): number {
     let freed = 0;
-    for (const t of this.tensors.values()) {
-      if (releasedWhy(t.buffer) || bound.has(t.buffer) || packedBytes(t.buffer) === 0) continue;
-      freed += t.buffer.size;
-      releaseBuffer(t.buffer, 'was freed once packed: only its packed layout is kept (the variant choice cannot change after the first recording)');
-    }
+    for (const t of this.tensors.values()) freed += this.releaseOriginal(t, bound);
     return freed;
   }
 

@@ -66,7 +66,7 @@ export interface GpuMemory {
   packed: number;
   /** Every recorded program's activations, inputs and uniforms. */
   programs: number;
-  /** The largest total seen so far: after a recording packed new weights, before their originals were freed. */
+  /** The largest total seen so far, measured at each packing (before its original is freed), after each recording and at each memory() call. */
   peak: number;
 }
 
@@ -189,7 +189,7 @@ export class DualToken {
     let c = this.encoders.get(batch);
     if (!c) {
       const v = this.config.vision;
-      const prog = new Program(this.kernels, `encode B=${batch}`, this.keepTaps);
+      const prog = this.newProgram(`encode B=${batch}`);
       const input = this.persistent([batch, v.numChannels, v.imageSize, v.imageSize], 'f32', 'pixel_values');
       const out = encodeImage(prog, this.weights, this.config, input);
       const outputs = [out.codePix, out.codeSem, out.zqSem, out.poolerOutput];
@@ -206,7 +206,7 @@ export class DualToken {
     if (!c) {
       const q = this.config.quantPix;
       const G = gridSize(this.config.vision);
-      const prog = new Program(this.kernels, `decode B=${batch}`, this.keepTaps);
+      const prog = this.newProgram(`decode B=${batch}`);
       const input = this.persistent([batch, G, G, q.depth], 'i32', 'code_pix');
       const zq = embedCodes(prog, this.weights, this.config, input); // [B, L, E]
       const feats = postquantPix(prog, this.weights, this.config, zq); // [B, L, C]
@@ -222,20 +222,46 @@ export class DualToken {
     return c;
   }
 
-  /**
-   * After a recording: frees the weights that are only read through a packed layout (the kn /
-   * gemm variants' transposed copies), which would otherwise double their memory.
-   */
-  private releaseUnboundOriginals(): void {
-    this.memory(); // the peak: packed copies made, originals not yet freed
-    const bound = new Set<GPUBuffer>();
-    for (const c of [...this.encoders.values(), ...this.decoders.values()]) for (const b of c.prog.boundBuffers()) bound.add(b);
-    this.weights.releasePackedOriginals(bound);
+  /** A program whose packed weights give their memory back (see freeOriginal). */
+  private newProgram(label: string): Program {
+    const prog = new Program(this.kernels, label, this.keepTaps);
+    prog.onPacked = (w) => this.freeOriginal(w, prog);
+    return prog;
   }
 
-  /** GPU memory held now, and the peak so far (activations count once a program has run). */
+  /**
+   * A weight was just packed (the kn / gemm variants' transposed or f16 copy): its original is
+   * freed unless a recorded dispatch binds it, so the two never sit side by side for long (the
+   * peak stays near the loaded size). Only when every linear and conv call reads one layout
+   * whatever the shape class (variants.singleWeightLayout), so no later recording needs it.
+   */
+  private freeOriginal(w: Tensor, recording: Program): void {
+    if (!variantsOf(this.kernels).singleWeightLayout()) return;
+    this.measure(recording); // the peak: the packed copy made, the original not yet freed
+    this.weights.releaseOriginal(w, this.boundBuffers(recording));
+  }
+
+  /** After a recording: freeOriginal for every packed weight no program binds. */
+  private releaseUnboundOriginals(): void {
+    if (!variantsOf(this.kernels).singleWeightLayout()) return;
+    this.memory();
+    this.weights.releasePackedOriginals(this.boundBuffers());
+  }
+
+  private boundBuffers(extra?: Program): Set<GPUBuffer> {
+    const bound = new Set<GPUBuffer>(extra?.boundBuffers());
+    for (const c of [...this.encoders.values(), ...this.decoders.values()]) for (const b of c.prog.boundBuffers()) bound.add(b);
+    return bound;
+  }
+
+  /** GPU memory held now, and the peak so far. */
   memory(): GpuMemory {
-    let programs = 0;
+    return this.measure();
+  }
+
+  /** memory(), counting also a program being recorded. */
+  private measure(recording?: Program): GpuMemory {
+    let programs = recording?.allocatedBytes ?? 0;
     for (const c of [...this.encoders.values(), ...this.decoders.values()]) programs += c.prog.allocatedBytes + c.input.buffer.size;
     const m = { weights: this.weights.byteLength, packed: this.weights.packedByteLength, programs, peak: 0 };
     this.peakBytes = Math.max(this.peakBytes, m.weights + m.packed + m.programs);
