@@ -14,10 +14,9 @@ import { attention, heads, linear } from './ops.js';
 import { rqSearch, searchCodebookData } from './quant-ops.js';
 import { Program } from './program.js';
 import { Tensor } from './tensor.js';
-import { OP_NAMES, VARIANTS, availableVariants, isFullPrecision, variantsOf, type OpName, type Precision, type TunedTable } from './variants.js';
+import { F32_TOLERANCE, OP_NAMES, VARIANTS, availableVariants, isFullPrecision, variantsOf, type OpName, type Precision, type TunedTable } from './variants.js';
 
-/** Default accuracy bar: worst sampled |got - ref| over the largest |ref|. */
-export const F32_TOLERANCE = 1e-4;
+export { F32_TOLERANCE } from './variants.js';
 
 /** Where autotune results live between runs, keyed by adapter (see adapterKey). */
 export interface TuneStorage {

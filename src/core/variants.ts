@@ -63,13 +63,13 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
  */
 export type Precision = 'f32' | 'f16';
 
+/** The accuracy bound of the f32 variants: worst sampled |got - ref| over the largest |ref|. */
+export const F32_TOLERANCE = 1e-4;
+
 /** Whether a variant is held to the f32 bound (not a reduced-precision one such as f16 weights). */
 export function isFullPrecision(op: OpName, variant: string): boolean {
-  return (VARIANTS[op].find((v) => v.name === variant)?.tolerance ?? F32_BOUND) <= F32_BOUND;
+  return (VARIANTS[op].find((v) => v.name === variant)?.tolerance ?? F32_TOLERANCE) <= F32_TOLERANCE;
 }
-
-/** The accuracy bound of the f32 variants (autotune.F32_TOLERANCE): worst sampled error over the largest reference value. */
-const F32_BOUND = 1e-4;
 
 /** Overrides by op name, e.g. {linear: 'kn_sg'}. */
 export type KernelChoice = Partial<Record<OpName, string>>;
