@@ -411,7 +411,7 @@ describe('convertCommand', () => {
     const progress = lines.filter((l) => l.startsWith('convert: '));
     expect(progress.length).toBeGreaterThanOrEqual(5);
     expect(progress.length).toBeLessThanOrEqual(11);
-    expect(progress[progress.length - 1]).toMatch(/^convert: 100% \(\d+\/\d+ tensors/);
+    expect(progress[progress.length - 1]).toMatch(/^convert: 100% \([\d.]+ MB\/[\d.]+ MB\) \d+\/\d+ tensors\n$/);
     expect(lines[lines.length - 1]).toMatch(/^converted .*checkpoint\.pt -> .*cli\.safetensors: \d+ tensors, .* read, .* written, skipped 38\n$/);
   });
 
@@ -424,7 +424,7 @@ describe('convertCommand', () => {
     } finally {
       Object.defineProperty(process.stderr, 'isTTY', { value: isTTY, configurable: true });
     }
-    expect(lines.some((l) => /^\r\[#{30}\] 100% /.test(l))).toBe(true);
+    expect(lines.some((l) => /^\rconvert \[#{24}\] [\d.]+ MB\/[\d.]+ MB \d+\/\d+ tensors/.test(l))).toBe(true);
     vi.restoreAllMocks();
     lines = captureStderr();
     await convertCommand([fixture('tiny-bf16/checkpoint.pt')], new Map([['out', tmpFile('quiet.safetensors')]]), new Set(['quiet']));

@@ -32,6 +32,7 @@ import { dirname } from 'node:path';
 import { convertFloatElements, isFloatDType } from '../core/half.js';
 import { DTYPE_BYTES, numel, type DType, type TensorInfo, type TensorSource } from '../core/tensor-source.js';
 import { openWeightsFile } from './files.js';
+import { Progress } from './progress.js';
 
 export type ConvertDType = 'f32' | 'f16' | 'bf16';
 
@@ -209,33 +210,6 @@ function formatBytes(n: number): string {
   return `${n} B`;
 }
 
-/** Progress to stderr: a redrawn bar on a terminal, otherwise a line every ~10%. */
-function progressReporter(stream: NodeJS.WriteStream): NonNullable<ConvertOptions['onProgress']> {
-  const tty = stream.isTTY === true;
-  let lastTenth = -1;
-  let lastDraw = 0;
-  return (done, total, bytes, totalBytes) => {
-    const fraction = totalBytes > 0 ? bytes / totalBytes : total > 0 ? done / total : 1;
-    const pct = Math.floor(fraction * 100);
-    const what = `${done}/${total} tensors, ${formatBytes(bytes)} / ${formatBytes(totalBytes)}`;
-    if (tty) {
-      const now = Date.now();
-      if (done !== total && done !== 0 && now - lastDraw < 100) return;
-      lastDraw = now;
-      const width = 30;
-      const filled = Math.round(fraction * width);
-      stream.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(pct).padStart(3)}% ${what}\x1b[K`);
-      if (done === total) stream.write('\n');
-    } else {
-      const tenth = Math.floor(fraction * 10);
-      if (tenth > lastTenth) {
-        lastTenth = tenth;
-        stream.write(`convert: ${pct}% (${what})\n`);
-      }
-    }
-  };
-}
-
 /**
  * `dualtoken convert IN --out OUT.safetensors [--dtype f32|f16|bf16] [--drop-text-tower] [--drop-ema] [--quiet]`.
  * Value flags it reads: out, dtype. Switches: drop-text-tower, drop-ema, quiet.
@@ -249,11 +223,12 @@ export async function convertCommand(positionals: string[], flags: Map<string, s
   const dtype = flags.get('dtype');
   if (dtype !== undefined && !Object.hasOwn(DTYPE_OF, dtype)) throw new Error(`--dtype ${dtype}: use f32, f16 or bf16`);
   const quiet = switches.has('quiet');
+  const progress = new Progress('convert', 0, quiet, process.stderr, 'B');
   const summary = await convertWeights(inPath, out, {
     dtype: dtype as ConvertDType | undefined,
     dropTextTower: switches.has('drop-text-tower'),
     dropEma: switches.has('drop-ema'),
-    onProgress: quiet ? undefined : progressReporter(process.stderr),
+    onProgress: (done, total, bytes, totalBytes) => progress.update(bytes, `${done}/${total} tensors`, totalBytes),
   });
   if (!quiet) {
     const skipped = summary.skipped.length ? `, skipped ${summary.skipped.length}` : '';
