@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (device tool), after bench/gpu-pack.sh here:
-#   run(command: "bash bench/gpu.sh", carry: [".gpu"], timeout_s: 540)
+#   run(command: "bash bench/gpu.sh", carry: [".gpu"], timeout_s: 590)
 # The end-to-end benchmark of the real 384 configuration (synthetic weights of the real shapes)
 # through Dawn + the NVIDIA Vulkan driver, then the PyTorch eager reference of the same shapes.
-# Results land in $OUT (e2e-gpu.json, e2e-gpu-alt*.json, torch-gpu.json, gpu.txt, golden.log, e2e.log).
+# Results land in $OUT (e2e-gpu.json, e2e-gpu-alt1..4.json, torch-gpu.json, golden.log with the GPU's
+# name, e2e.log): 8 files.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -14,27 +15,28 @@ for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulka
   [ -f "$icd" ] && export VK_ICD_FILENAMES="$icd" && break
 done
 export DUALTOKEN_SHADERS=$PWD/.gpu/shaders XDG_RUNTIME_DIR=/tmp
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/golden.log"
 # The golden case through each set of kernel variants: codes identical, floats within 1e-4.
 G=test/fixtures/golden/tiny
-for K in "" "linear=kn_sg,attention=sg,conv2d=gemm_sg,group_norm=vec4,rq_search=lanes" "linear=wg_tiled,attention=lane,conv2d=wg_tiled,group_norm=chunked,rq_search=workgroup"; do
+for K in "" "linear=kn_sg,attention=sg,conv2d=gemm_sg,group_norm=vec4,rq_search=lanes" "linear=wg_tiled,attention=wg,conv2d=wg_tiled,group_norm=chunked,rq_search=workgroup"; do
   /tmp/node .gpu/dualtoken.mjs encode --model $G --pixel-values $G/expected.safetensors --out /tmp/c.safetensors --quiet ${K:+--kernel $K} &&
   /tmp/node .gpu/dualtoken.mjs decode --model $G /tmp/c.safetensors --out /tmp/r.safetensors --quiet ${K:+--kernel $K} &&
   python3 bench/check_golden.py $G /tmp/c.safetensors /tmp/r.safetensors "golden tiny ${K:-default kernels}"
-done 2>&1 | grep -v '^Warning' | tee "$OUT/golden.log"
-# Overridable for a dry run on a CPU machine, e.g. BENCH_ARGS="--model test/fixtures/golden/tiny --batch 1".
+done 2>&1 | grep -v '^Warning' | tee -a "$OUT/golden.log"
+# Overridable for a dry run on a CPU machine, e.g. BENCH_ARGS / ALT_BENCH_ARGS="--model test/fixtures/golden/tiny --batch 1".
 BENCH_ARGS=${BENCH_ARGS:---preset siglip_384_rvq8 --batch 1,4 --reps 5 --profile}
 TORCH_ARGS=${TORCH_ARGS:---batch 1,4 --reps 5}
+ALT_BENCH_ARGS=${ALT_BENCH_ARGS:---preset siglip_384_rvq8 --batch 1,4 --reps 3}
 # shellcheck disable=SC2086
 /tmp/node .gpu/dualtoken.mjs bench $BENCH_ARGS --json "$OUT/e2e-gpu.json" 2>&1 | tee "$OUT/e2e.log"
 # The same with other variants, one run per set (default: the previous GPU default's CPU-shaped
-# quantizer search, then the GPU-shaped linear and conv, none timed on a GPU before).
-ALT=${ALT_KERNELS:-rq_search=lanes linear=wg_tiled conv2d=wg_tiled}
+# quantizer search, then the GPU-shaped linear, conv and attention, none timed on a GPU before).
+ALT=${ALT_KERNELS:-rq_search=lanes linear=wg_tiled conv2d=wg_tiled attention=wg}
 i=0
 for K in $ALT; do
   i=$((i + 1))
   # shellcheck disable=SC2086
-  /tmp/node .gpu/dualtoken.mjs bench $BENCH_ARGS --kernel "$K" --json "$OUT/e2e-gpu-alt$i.json" 2>&1 | tee -a "$OUT/e2e.log"
+  /tmp/node .gpu/dualtoken.mjs bench $ALT_BENCH_ARGS --kernel "$K" --json "$OUT/e2e-gpu-alt$i.json" 2>&1 | tee -a "$OUT/e2e.log"
 done
 # shellcheck disable=SC2086
 PYTHONUNBUFFERED=1 python3 bench/torch_ref.py $TORCH_ARGS --json "$OUT/torch-gpu.json" 2>&1 | tee -a "$OUT/e2e.log"

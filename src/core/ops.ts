@@ -258,7 +258,8 @@ export interface AttentionArgs {
 /**
  * softmax(q k^T * scale) v per batch item and head -> [B, Lq, H*D] (heads concatenated).
  * The kernel is the variant chosen for this adapter (variants.ts); sg needs vec4-aligned views
- * (D, offsets and strides multiples of 4) and at least 8 queries, else the call uses lane.
+ * (D, offsets and strides multiples of 4) and at least 8 queries, else the call uses lane; wg
+ * (GPU-shaped) takes any shape.
  */
 export function attention(prog: Program, a: AttentionArgs): Tensor {
   const o = prog.alloc([a.B, a.Lq, a.H * a.D], a.label ?? 'attention');
@@ -267,24 +268,34 @@ export function attention(prog: Program, a: AttentionArgs): Tensor {
   let variant = variantsOf(prog.kernels).choose('attention', shapeClass('attention', { Lq: a.Lq }));
   const aligned = a.D % 4 === 0 && views.every((t) => t.off % 4 === 0 && t.bs % 4 === 0 && t.rs % 4 === 0 && t.t.offset % 16 === 0);
   if (variant === 'sg' && !(aligned && a.Lq >= 8 && subgroupsOf8(prog.gpu))) variant = 'lane';
+  const strides = {
+    q_off: a.q.off, q_bs: a.q.bs, q_rs: a.q.rs,
+    k_off: a.k.off, k_bs: a.k.bs, k_rs: a.k.rs,
+    v_off: a.v.off, v_bs: a.v.bs, v_rs: a.v.rs,
+    o_off: ov.off, o_bs: ov.bs, o_rs: ov.rs,
+  };
+  const common = { B: a.B, H: a.H, Lq: a.Lq, Lk: a.Lk, scale: a.scale ?? 1 / Math.sqrt(a.D) };
+  const bind = { q: a.q.t, k: a.k.t, v: a.v.t, o };
+  const constants = { CAUSAL: a.causal ? 1 : 0 };
+  // Causal attention does about half the work; counted as full (the conventional figure).
+  const cost = { flops: 4 * a.B * a.H * a.Lq * a.Lk * a.D };
+  if (variant === 'wg') {
+    // Key tiles as large as the device's workgroup storage allows (two tiles of KEY_TILE x D f32), at most 64 rows.
+    const KEY_TILE = Math.max(1, Math.min(64, Math.floor(prog.gpu.limits.maxComputeWorkgroupStorageSize / (8 * a.D))));
+    const qBlocks = cdiv(a.Lq, 64);
+    prog.dispatch({ kernel: 'attention_wg', defines: { HEAD_DIM: a.D, KEY_TILE }, constants, uniforms: { ...common, qBlocks, ...strides }, bind, groups: a.B * a.H * qBlocks, cost });
+    return o;
+  }
   const WORKGROUP = pickWorkgroup(prog.gpu, a.Lq);
   const qGroups = cdiv(a.Lq, WORKGROUP);
   prog.dispatch({
     kernel: variant === 'sg' ? 'attention_sg' : 'attention',
     defines: variant === 'sg' ? { HEAD_DIM: a.D, WORKGROUP } : { HEAD_DIM: a.D },
-    constants: { CAUSAL: a.causal ? 1 : 0 },
-    uniforms: {
-      B: a.B, H: a.H, Lq: a.Lq, Lk: a.Lk, scale: a.scale ?? 1 / Math.sqrt(a.D),
-      ...(variant === 'sg' ? { qGroups } : {}),
-      q_off: a.q.off, q_bs: a.q.bs, q_rs: a.q.rs,
-      k_off: a.k.off, k_bs: a.k.bs, k_rs: a.k.rs,
-      v_off: a.v.off, v_bs: a.v.bs, v_rs: a.v.rs,
-      o_off: ov.off, o_bs: ov.bs, o_rs: ov.rs,
-    },
-    bind: { q: a.q.t, k: a.k.t, v: a.v.t, o },
+    constants,
+    uniforms: { ...common, ...(variant === 'sg' ? { qGroups } : {}), ...strides },
+    bind,
     groups: variant === 'sg' ? a.B * a.H * qGroups : cdiv(a.B * a.H * a.Lq, 64),
-    // Causal attention does about half the work; counted as full (the conventional figure).
-    cost: { flops: 4 * a.B * a.H * a.Lq * a.Lk * a.D },
+    cost,
   });
   return o;
 }

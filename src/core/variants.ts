@@ -38,6 +38,7 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
   attention: [
     { name: 'lane', summary: 'one query per invocation, online softmax' },
     { name: 'sg', summary: 'queries across a subgroup share each K/V row through subgroup shuffles', needs: ['subgroups'] },
+    { name: 'wg', summary: 'GPU-shaped flash attention: 64 queries per workgroup share K/V tiles staged in workgroup memory' },
   ],
   conv2d: [
     { name: 'direct', summary: '4 output channels x 4 pixels per invocation on the [Cout,Cin,k,k] weight' },
@@ -108,7 +109,8 @@ export function availableVariants(gpu: Gpu, op: OpName): string[] {
  * released size: 183 invocations of serial work); 'workgroup' spreads the same search over
  * 729 x 256 invocations. It is the GPU default by that reasoning and has not been timed on a GPU
  * yet (bench/gpu.sh times both); on lavapipe 'lanes' is the faster (kernel lab). The
- * GPU-shaped linear and conv2d 'wg_tiled' are nobody's default until timed on a GPU.
+ * GPU-shaped linear and conv2d 'wg_tiled' and attention 'wg' are nobody's default until timed
+ * on a GPU.
  * With precision 'f16' the f16-weight variants come first where the adapter class uses that
  * kernel family (kn_sg_f16 linear everywhere, gemm_sg_f16 conv on CPU adapters).
  */
