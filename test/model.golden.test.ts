@@ -153,6 +153,30 @@ for (const name of GOLDEN_CASES) {
   });
 }
 
+suite('DualToken programs per batch size', () => {
+  it('keeps programsPerStage recorded programs, frees the least recently used idle one, and re-records it correctly', async () => {
+    const golden = await Golden.open('tiny');
+    const model = await load(gpu, caseDir('tiny'), 'model.safetensors', { programsPerStage: 1 });
+    const pv = (await golden.get('pixel_values')).data as Float32Array;
+    const ref = Array.from((await golden.get('code_pix')).data);
+    const B = 2;
+    const one = pv.slice(0, pv.length / B);
+    const first = await model.encode(pv, B);
+    const held = model.memory().programs;
+    // Two runs in flight at once: the running program is not freed under them.
+    const [a, b] = await Promise.all([model.encode(one, 1), model.encode(pv, B)]);
+    expectSameCodes('B=1 while B=2 runs', a.pixelCodes, ref.slice(0, ref.length / B));
+    expectSameCodes('B=2 while B=1 runs', b.pixelCodes, ref);
+    await model.encode(one, 1); // B=2 is the least recently used now, and idle: freed
+    expect(model.memory().programs).toBeLessThan(held);
+    const again = await model.encode(pv, B); // re-recorded after its weights' originals were freed
+    expectSameCodes('B=2 re-recorded', again.pixelCodes, ref);
+    expect(Array.from(again.semanticCodes)).toEqual(Array.from(first.semanticCodes));
+    await expect(load(gpu, caseDir('tiny'), 'model.safetensors', { programsPerStage: 0 })).rejects.toThrow('programsPerStage 0: needs an integer >= 1');
+    model.dispose();
+  });
+});
+
 suite('DualToken API errors', () => {
   it('rejects codes outside the codebook, naming the position', async () => {
     const model = await load(gpu, caseDir('tiny'), 'model.safetensors');

@@ -45,6 +45,11 @@ export interface DualTokenOptions {
   kernels?: KernelChoice;
   /** 'f32' (default, faithful) or 'f16': weights stored as halves where a variant does so (see variants.Precision). */
   precision?: Precision;
+  /**
+   * Recorded programs kept per stage (encode, decode), one per batch size: beyond this many the
+   * least recently used one (not running) is freed with its activations. Default 2.
+   */
+  programsPerStage?: number;
   /** Where autotune results live: a stored result for this adapter is used. */
   tuneStorage?: TuneStorage;
   /** Measure the variants on this adapter now (and store the result) instead of reusing one. */
@@ -56,6 +61,8 @@ interface Compiled {
   prog: Program;
   input: Tensor;
   outputs: Tensor[];
+  /** Runs in flight: a program is never freed while it runs. */
+  busy: number;
 }
 
 /** GPU memory of a model, in bytes. */
@@ -81,6 +88,7 @@ export class DualToken {
     readonly weights: Weights,
     private readonly kernels: KernelLibrary,
     private readonly keepTaps: boolean,
+    private readonly programsPerStage: number,
   ) {}
 
   /** Uploads the weights the encoder and decoder use; other tensors (text tower, EMA state) are skipped. */
@@ -93,7 +101,9 @@ export class DualToken {
     if (opts.autotune) await autotune(kernels, { storage: opts.tuneStorage, force: true, log: opts.log });
     else if (opts.tuneStorage) await loadTuned(kernels, opts.tuneStorage);
     variantsOf(kernels).override(opts.kernels ?? {});
-    return new DualToken(gpu, config, weights, kernels, opts.keepTaps ?? false);
+    const keep = opts.programsPerStage ?? 2;
+    if (!(Number.isInteger(keep) && keep >= 1)) throw new Error(`programsPerStage ${keep}: needs an integer >= 1`);
+    return new DualToken(gpu, config, weights, kernels, opts.keepTaps ?? false, keep);
   }
 
   /** Which kernel variant each op records, and why (override, tuned or the adapter default). */
@@ -118,7 +128,7 @@ export class DualToken {
     if (pixelValues.length !== expected) throw new Error(`encode: pixel_values has ${pixelValues.length} values, [${batch},${v.numChannels},${S},${S}] needs ${expected}`);
     const c = this.encoderFor(batch);
     this.write(c.input, pixelValues);
-    const [pix, sem, feats, emb] = await c.prog.run(c.outputs);
+    const [pix, sem, feats, emb] = await this.running(c, () => c.prog.run(c.outputs));
     return {
       batch,
       pixelCodes: new Int32Array(pix),
@@ -139,10 +149,12 @@ export class DualToken {
       const pixels = preprocess(pre, batch); // [B, 3, S, S]
       await pre.finalize();
       const c = this.encoderFor(images.length);
-      const [pix, sem, feats, emb] = await c.prog.run(c.outputs, (encoder) => {
-        pre.encode(encoder);
-        encoder.copyBufferToBuffer(pixels.buffer, pixels.offset, c.input.buffer, c.input.offset, pixels.byteLength);
-      });
+      const [pix, sem, feats, emb] = await this.running(c, () =>
+        c.prog.run(c.outputs, (encoder) => {
+          pre.encode(encoder);
+          encoder.copyBufferToBuffer(pixels.buffer, pixels.offset, c.input.buffer, c.input.offset, pixels.byteLength);
+        }),
+      );
       return {
         batch: images.length,
         pixelCodes: new Int32Array(pix),
@@ -171,7 +183,7 @@ export class DualToken {
     }
     const c = this.decoderFor(batch);
     this.write(c.input, pixelCodes);
-    const [recon, rgb8] = await c.prog.run(c.outputs);
+    const [recon, rgb8] = await this.running(c, () => c.prog.run(c.outputs));
     const R = this.config.decoder.resolution;
     return { batch, recon: new Float32Array(recon), shape: [batch, 3, R, R], images: unpackRgb8(rgb8, [batch, R, R]) };
   }
@@ -186,7 +198,7 @@ export class DualToken {
   }
 
   private encoderFor(batch: number): Compiled {
-    let c = this.encoders.get(batch);
+    let c = this.touch(this.encoders, batch);
     if (!c) {
       const v = this.config.vision;
       const prog = this.newProgram(`encode B=${batch}`);
@@ -194,15 +206,16 @@ export class DualToken {
       const out = encodeImage(prog, this.weights, this.config, input);
       const outputs = [out.codePix, out.codeSem, out.zqSem, out.poolerOutput];
       for (const t of outputs) t.pinned = true;
-      c = { prog, input, outputs };
+      c = { prog, input, outputs, busy: 0 };
       this.encoders.set(batch, c);
+      this.evict(this.encoders);
       this.releaseUnboundOriginals();
     }
     return c;
   }
 
   private decoderFor(batch: number): Compiled {
-    let c = this.decoders.get(batch);
+    let c = this.touch(this.decoders, batch);
     if (!c) {
       const q = this.config.quantPix;
       const G = gridSize(this.config.vision);
@@ -215,11 +228,49 @@ export class DualToken {
       recon.pinned = true;
       const rgb8 = toRgb8(prog, recon); // [B, R, R] packed RGB8
       rgb8.pinned = true;
-      c = { prog, input, outputs: [recon, rgb8] };
+      c = { prog, input, outputs: [recon, rgb8], busy: 0 };
       this.decoders.set(batch, c);
+      this.evict(this.decoders);
       this.releaseUnboundOriginals();
     }
     return c;
+  }
+
+  /** The program of `batch`, now the most recently used (maps keep insertion order: oldest first). */
+  private touch(map: Map<number, Compiled>, batch: number): Compiled | undefined {
+    const c = map.get(batch);
+    if (c) {
+      map.delete(batch);
+      map.set(batch, c);
+    }
+    return c;
+  }
+
+  /** Frees the least recently used programs beyond programsPerStage, skipping running ones and the newest. */
+  private evict(map: Map<number, Compiled>): void {
+    const entries = [...map.entries()].slice(0, -1);
+    for (const [batch, c] of entries) {
+      if (map.size <= this.programsPerStage) return;
+      if (c.busy > 0) continue;
+      map.delete(batch);
+      this.free(c);
+    }
+  }
+
+  private async running<T>(c: Compiled, run: () => Promise<T>): Promise<T> {
+    c.busy++;
+    try {
+      return await run();
+    } finally {
+      c.busy--;
+      this.evict(this.encoders);
+      this.evict(this.decoders);
+    }
+  }
+
+  private free(c: Compiled): void {
+    c.prog.destroy();
+    c.input.buffer.destroy(); // the outputs are the program's own buffers
   }
 
   /** A program whose packed weights give their memory back (see freeOriginal). */
@@ -281,10 +332,7 @@ export class DualToken {
   }
 
   dispose(): void {
-    for (const c of [...this.encoders.values(), ...this.decoders.values()]) {
-      c.prog.destroy();
-      c.input.buffer.destroy(); // the outputs are the program's own buffers
-    }
+    for (const c of [...this.encoders.values(), ...this.decoders.values()]) this.free(c);
     this.encoders.clear();
     this.decoders.clear();
     this.weights.destroy();
