@@ -7,7 +7,7 @@
 // below the range (the kernels take the remaining element offset as a uniform). One batch item
 // over the limit is refused with an error naming the tensor.
 import type { Program } from './program.js';
-import { packedWeight, packedWeightF16 } from './ops.js';
+import { packedWeight } from './ops.js';
 import { Tensor, shapeStr } from './tensor.js';
 import { pickWorkgroup, shapeClass, subgroupsOf8, variantsOf } from './variants.js';
 
@@ -74,7 +74,7 @@ export interface Conv2dOptions extends SplitOptions {
  * torch.nn.Conv2d(k x k, stride 1, padding k/2) with bias, + residual.  x [B,Cin,H,W], w [Cout,Cin,k,k] (k = 1 or 3) -> [B,Cout,H,W]
  * The kernel is the variant chosen for this adapter (variants.ts); gemm_sg reads the weight as a
  * transposed [Cin*k*k, Cout] matrix, packed once per weight on first use (ops.packedWeight), and
- * gemm_sg_f16 the same matrix in halves (ops.packedWeightF16).
+ * gemm_sg_f16 the same matrix in halves.
  */
 export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: Conv2dOptions = {}): Tensor {
   const label = opts.label ?? w.label;
@@ -93,7 +93,7 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
     // The weight as a transposed [Cin*K*K, Cout] matrix: f32 with 4 output channels per
     // invocation, or halves with 8 (then 8 pixels per workgroup for 3x3, measured best on lavapipe).
     const f16 = variant === 'gemm_sg_f16';
-    const wk = f16 ? packedWeightF16(prog, w, Cout, Cin * K * K) : packedWeight(prog, w, Cout, Cin * K * K);
+    const wk = packedWeight(prog, w, Cout, Cin * K * K, f16 ? 'f16' : 'f32');
     const cols = cdiv(Cout, f16 ? 8 : 4);
     const WORKGROUP = pickWorkgroup(prog.gpu, cols);
     const groupsN = cdiv(cols, WORKGROUP);

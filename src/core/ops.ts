@@ -49,7 +49,7 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
   let variant = variantsOf(prog.kernels).choose('linear', shapeClass('linear', { M }));
   if (variant.startsWith('kn') && K % 4 !== 0) variant = 'tiled'; // x is read as vec4 rows
   if (variant === 'kn_sg_f16') {
-    const wh = packedWeightF16(prog, w, N, K);
+    const wh = packedWeight(prog, w, N, K, 'f16');
     const ROWS = knRows(M);
     const Np8 = cdiv(N, 8);
     const WORKGROUP = pickWorkgroup(prog.gpu, Np8);
@@ -95,52 +95,39 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
 /** Packed copies of weights by source buffer: layout key -> tensor. */
 const packed = new WeakMap<GPUBuffer, Map<string, Tensor>>();
 
-/**
- * The weight w [N, K] (or a conv weight [N, Cin, k, k]) transposed to [K, Np], Np = ceil(N/4)*4
- * zero-padded columns, as the linear_kn* and conv2d gemm kernels read it. Made once per weight
- * buffer, by a dispatch submitted right away (queue order puts it before any program that reads
- * it); freed by releasePacked (Weights.destroy calls it).
- */
-export function packedWeight(prog: Program, w: Tensor, N: number, K: number): Tensor {
-  const key = `kn|${w.offset}|${N}x${K}`;
-  let byLayout = packed.get(w.buffer);
-  const hit = byLayout?.get(key);
-  if (hit) return hit;
-  const Np4 = cdiv(N, 4);
-  const gpu = prog.gpu;
-  const buffer = gpu.device.createBuffer({
-    label: `${w.label} [K,N] packed`,
-    size: Math.max(16, K * Np4 * 16),
-    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-  });
-  const wt = new Tensor(buffer, [K, Np4 * 4], 'f32', 0, `${w.label} [K,N]`);
-  wt.pinned = true;
-  runOnce(prog, 'linear_pack', { N, K, Np4 }, { w, wt }, cdiv(K * Np4, 64));
-  if (!byLayout) packed.set(w.buffer, (byLayout = new Map()));
-  byLayout.set(key, wt);
-  prog.onPacked?.(w);
-  return wt;
-}
+/** The packed layouts: columns per 16-byte vec4 of a row, element type, and the kernel that packs. */
+const PACKINGS = {
+  f32: { cols: 4, dtype: 'f32', kernel: 'linear_pack', count: 'Np4', out: 'wt', label: '[K,N]' },
+  f16: { cols: 8, dtype: 'u32', kernel: 'linear_pack_f16', count: 'Np8', out: 'wh', label: '[K,N] f16' },
+} as const;
 
-/** The weight w [N, K] as linear_kn_sg_f16 reads it: [K, ceil(N/8)] vec4u of half pairs (see linear_pack_f16.wgsl); made once per weight buffer. */
-export function packedWeightF16(prog: Program, w: Tensor, N: number, K: number): Tensor {
-  const key = `kn-f16|${w.offset}|${N}x${K}`;
+/**
+ * The weight w [N, K] (or a conv weight [N, Cin, k, k]) transposed to [K, ceil(N/c)] vec4s, the
+ * missing columns zero: f32 (c = 4 columns per vec4; the linear_kn* and conv2d gemm_sg kernels)
+ * or half pairs (c = 8 per vec4u; the *_f16 kernels, see linear_pack_f16.wgsl). Made once per
+ * weight buffer and layout, by a dispatch submitted right away (queue order puts it before any
+ * program that reads it); freed by releasePacked (Weights.destroy calls it). The program's
+ * onPacked hook hears of each new packing.
+ */
+export function packedWeight(prog: Program, w: Tensor, N: number, K: number, layout: keyof typeof PACKINGS = 'f32'): Tensor {
+  const p = PACKINGS[layout];
+  const key = `${layout}|${w.offset}|${N}x${K}`;
   let byLayout = packed.get(w.buffer);
   const hit = byLayout?.get(key);
   if (hit) return hit;
-  const Np8 = cdiv(N, 8);
+  const vecs = cdiv(N, p.cols);
   const buffer = prog.gpu.device.createBuffer({
-    label: `${w.label} [K,N] f16 packed`,
-    size: Math.max(16, K * Np8 * 16),
+    label: `${w.label} ${p.label} packed`,
+    size: Math.max(16, K * vecs * 16),
     usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
   });
-  const wh = new Tensor(buffer, [K, Np8 * 4], 'u32', 0, `${w.label} [K,N] f16`);
-  wh.pinned = true;
-  runOnce(prog, 'linear_pack_f16', { N, K, Np8 }, { w, wh }, cdiv(K * Np8, 64));
+  const out = new Tensor(buffer, [K, vecs * 4], p.dtype, 0, `${w.label} ${p.label}`);
+  out.pinned = true;
+  runOnce(prog, p.kernel, { N, K, [p.count]: vecs }, { w, [p.out]: out }, cdiv(K * vecs, 64));
   if (!byLayout) packed.set(w.buffer, (byLayout = new Map()));
-  byLayout.set(key, wh);
+  byLayout.set(key, out);
   prog.onPacked?.(w);
-  return wh;
+  return out;
 }
 
 /** Bytes of the packed copies made of a weight buffer (0 when none). */

@@ -23,6 +23,8 @@ export interface VariantInfo {
   needs?: ('subgroups' | 'shader-f16')[];
   /** Largest error it may have relative to the largest reference value (f32 variants: 1e-4 or less). */
   tolerance?: number;
+  /** The packed weight layout it reads (ops.packedWeight) instead of the weight as loaded. */
+  packs?: 'f32' | 'f16';
 }
 
 /** Every variant of every op; the first one is the general variant (any shape, any adapter). */
@@ -30,9 +32,9 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
   linear: [
     { name: 'tiled', summary: '4x4 outputs per invocation on the PyTorch [N,K] weight (any shape)' },
     { name: 'rows', summary: 'ROWS rows per workgroup, 4 columns per invocation, [N,K] weight' },
-    { name: 'kn', summary: 'transposed [K,N] weight, 16 rows per workgroup, 4 columns per invocation (K % 4 == 0)' },
-    { name: 'kn_sg', summary: 'kn with the rows shared through subgroup shuffles (K % 4 == 0)', needs: ['subgroups'] },
-    { name: 'kn_sg_f16', summary: 'kn_sg on f16 weights (8 columns per invocation), f32 math; tolerance 2e-3', needs: ['subgroups'], tolerance: 2e-3 },
+    { name: 'kn', summary: 'transposed [K,N] weight, 16 rows per workgroup, 4 columns per invocation (K % 4 == 0)', packs: 'f32' },
+    { name: 'kn_sg', summary: 'kn with the rows shared through subgroup shuffles (K % 4 == 0)', needs: ['subgroups'], packs: 'f32' },
+    { name: 'kn_sg_f16', summary: 'kn_sg on f16 weights (8 columns per invocation), f32 math; tolerance 2e-3', needs: ['subgroups'], tolerance: 2e-3, packs: 'f16' },
     { name: 'wg_tiled', summary: 'GPU-shaped: 64x64 tile per 16x16 workgroup, K in steps of 16 staged in workgroup memory, [N,K] weight (any shape)' },
   ],
   attention: [
@@ -42,8 +44,8 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
   ],
   conv2d: [
     { name: 'direct', summary: '4 output channels x 4 pixels per invocation on the [Cout,Cin,k,k] weight' },
-    { name: 'gemm_sg', summary: 'implicit GEMM: 16 pixels per workgroup x 4 channels per invocation, transposed weight, subgroup shuffles', needs: ['subgroups'] },
-    { name: 'gemm_sg_f16', summary: 'gemm_sg on f16 weights (8 channels per invocation), f32 math; tolerance 2e-3', needs: ['subgroups'], tolerance: 2e-3 },
+    { name: 'gemm_sg', summary: 'implicit GEMM: 16 pixels per workgroup x 4 channels per invocation, transposed weight, subgroup shuffles', needs: ['subgroups'], packs: 'f32' },
+    { name: 'gemm_sg_f16', summary: 'gemm_sg on f16 weights (8 channels per invocation), f32 math; tolerance 2e-3', needs: ['subgroups'], tolerance: 2e-3, packs: 'f16' },
     { name: 'wg_tiled', summary: 'GPU-shaped implicit GEMM: 64 pixels x 64 channels per 16x16 workgroup, staged in workgroup memory' },
   ],
   group_norm: [
@@ -227,15 +229,14 @@ export class KernelVariants {
   }
 
   /**
-   * Whether every call of linear and of conv2d reads its weight in one layout whatever the shape
-   * class: then a weight, once packed, never needs its original (nor another packing) again,
-   * and the original may be freed. False when overrides or tuned choices mix layouts.
+   * Whether every call of each op reads its weight in one layout (VariantInfo.packs) whatever
+   * the shape class: then a weight, once packed, never needs its original (nor another packing)
+   * again, and the original may be freed. False when overrides or tuned choices mix layouts.
    */
   singleWeightLayout(): boolean {
-    const layout = (v: string) => (v.endsWith('_f16') ? 'f16' : v.startsWith('kn') || v.startsWith('gemm') ? 'transposed' : 'original');
-    return (['linear', 'conv2d'] as OpName[]).every((op) => {
+    return OP_NAMES.every((op) => {
       const reachable = this.overrides[op] ? [this.overrides[op]!] : [this.defaults[op], ...Object.entries(this.tuned).filter(([k]) => k.startsWith(`${op}/`)).map(([, v]) => v)];
-      return new Set(reachable.map(layout)).size === 1;
+      return new Set(reachable.map((v) => VARIANTS[op].find((i) => i.name === v)?.packs ?? 'as loaded')).size === 1;
     });
   }
 

@@ -15,14 +15,20 @@ export interface LoadProgress {
 
 export class Weights {
   private readonly tensors = new Map<string, Tensor>();
+  /** f32 host copies load() kept for hostData (each handed over once). */
+  private readonly host = new Map<string, Float32Array>();
 
   constructor(
     readonly gpu: Gpu,
     readonly source: TensorSource,
   ) {}
 
-  /** Uploads every tensor of the source that `used(name)` accepts. */
-  async load(used: (name: string) => boolean, onProgress?: (p: LoadProgress) => void): Promise<void> {
+  /**
+   * Uploads every tensor of the source that `used(name)` accepts, keeping a host copy of those
+   * `keepOnHost(name)` accepts (for derived weights built at load: see hostData), so that no
+   * tensor is read from the source twice.
+   */
+  async load(used: (name: string) => boolean, onProgress?: (p: LoadProgress) => void, keepOnHost: (name: string) => boolean = () => false): Promise<void> {
     const names = this.source.names().filter(used);
     const totalBytes = names.reduce((s, n) => s + this.source.info(n)!.byteLength, 0);
     let bytes = 0;
@@ -30,6 +36,7 @@ export class Weights {
       const info = this.source.info(name)!;
       const data = toFloat32(await this.source.read(name), info.dtype, `${this.source.label}: tensor '${name}'`);
       this.set(name, info.shape, data);
+      if (keepOnHost(name)) this.host.set(name, data);
       bytes += info.byteLength;
       onProgress?.({ tensors: i + 1, totalTensors: names.length, bytes, totalBytes });
     }
@@ -72,7 +79,19 @@ export class Weights {
     return t;
   }
 
-  /** Concatenates loaded source tensors along dim 0 into a new weight (e.g. packed qkv biases). */
+  /** A source tensor as f32 on the host: the copy load() kept (handed over once), else read now. */
+  async hostData(name: string): Promise<Float32Array> {
+    const kept = this.host.get(name);
+    if (kept) {
+      this.host.delete(name);
+      return kept;
+    }
+    const info = this.source.info(name);
+    if (!info) throw new Error(`${this.source.label}: missing tensor '${name}'`);
+    return toFloat32(await this.source.read(name), info.dtype, `${this.source.label}: tensor '${name}'`);
+  }
+
+  /** Concatenates source tensors along dim 0 into a new weight (e.g. packed qkv biases). */
   async concat(name: string, parts: string[]): Promise<Tensor> {
     const arrays: Float32Array[] = [];
     let rows = 0;
@@ -80,7 +99,7 @@ export class Weights {
     for (const part of parts) {
       const info = this.source.info(part);
       if (!info) throw new Error(`${this.source.label}: missing tensor '${part}'`);
-      arrays.push(toFloat32(await this.source.read(part), info.dtype, `${this.source.label}: tensor '${part}'`));
+      arrays.push(await this.hostData(part));
       rows += info.shape[0];
       rest ??= info.shape.slice(1);
     }
@@ -100,7 +119,7 @@ export class Weights {
     return s;
   }
 
-  /** Bytes of the packed layouts the ops made of the weights (ops.packedWeight, packedWeightF16). */
+  /** Bytes of the packed layouts the ops made of the weights (ops.packedWeight). */
   get packedByteLength(): number {
     let s = 0;
     for (const t of this.tensors.values()) s += packedBytes(t.buffer);
@@ -135,5 +154,6 @@ export class Weights {
       t.buffer.destroy();
     }
     this.tensors.clear();
+    this.host.clear();
   }
 }

@@ -16,9 +16,14 @@ function qkvBiasName(prefix: string): string {
   return `${prefix}.attn.qkv.bias`;
 }
 
+/** The source tensors the packed qkv bias is made of, in order. */
+export function qkvBiasParts(prefix: string): string[] {
+  return [`${prefix}.attn.q_bias`, `${prefix}.attn.zero_k_bias`, `${prefix}.attn.v_bias`];
+}
+
 /** Builds the derived weights of one AttnProjection (its packed qkv bias). */
 export async function prepareAttnProjection(w: Weights, prefix: string): Promise<void> {
-  await w.concat(qkvBiasName(prefix), [`${prefix}.attn.q_bias`, `${prefix}.attn.zero_k_bias`, `${prefix}.attn.v_bias`]);
+  await w.concat(qkvBiasName(prefix), qkvBiasParts(prefix));
 }
 
 /** GeGluMlp: w2(gelu_tanh(w0 n) * w1 n) with n = mlp.norm(z), plus `residual`.  [B,L,N] -> [B,L,N] */

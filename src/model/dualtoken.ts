@@ -14,7 +14,7 @@ import { Tensor } from '../core/tensor.js';
 import type { TensorSource } from '../core/tensor-source.js';
 import { Weights, type LoadProgress } from '../core/weights.js';
 import { decodeFromFeatures, usedByDecoder } from './decoder.js';
-import { embedCodes, encodeImage, postquantPix, prepareEncoderWeights, usedByEncoder } from './encoder.js';
+import { embedCodes, encodeImage, postquantPix, prepareEncoderWeights, usedByEncoder, usedByPrepare } from './encoder.js';
 
 export interface EncodeResult {
   batch: number;
@@ -94,7 +94,7 @@ export class DualToken {
   /** Uploads the weights the encoder and decoder use; other tensors (text tower, EMA state) are skipped. */
   static async create(gpu: Gpu, shaders: ShaderSources, config: DualTokenConfig, source: TensorSource, opts: DualTokenOptions = {}): Promise<DualToken> {
     const weights = new Weights(gpu, source);
-    await weights.load((n) => usedByEncoder(n, config) || usedByDecoder(n), opts.onProgress);
+    await weights.load((n) => usedByEncoder(n, config) || usedByDecoder(n), opts.onProgress, (n) => usedByPrepare(n, config));
     await prepareEncoderWeights(weights, config);
     const kernels = new KernelLibrary(gpu, shaders);
     variantsOf(kernels).setPrecision(opts.precision ?? 'f32');
@@ -198,39 +198,42 @@ export class DualToken {
   }
 
   private encoderFor(batch: number): Compiled {
-    let c = this.touch(this.encoders, batch);
-    if (!c) {
+    return this.programFor(this.encoders, batch, `encode B=${batch}`, (prog) => {
       const v = this.config.vision;
-      const prog = this.newProgram(`encode B=${batch}`);
       const input = this.persistent([batch, v.numChannels, v.imageSize, v.imageSize], 'f32', 'pixel_values');
       const out = encodeImage(prog, this.weights, this.config, input);
-      const outputs = [out.codePix, out.codeSem, out.zqSem, out.poolerOutput];
-      for (const t of outputs) t.pinned = true;
-      c = { prog, input, outputs, busy: 0 };
-      this.encoders.set(batch, c);
-      this.evict(this.encoders);
-      this.releaseUnboundOriginals();
-    }
-    return c;
+      return { input, outputs: [out.codePix, out.codeSem, out.zqSem, out.poolerOutput] };
+    });
   }
 
   private decoderFor(batch: number): Compiled {
-    let c = this.touch(this.decoders, batch);
-    if (!c) {
+    return this.programFor(this.decoders, batch, `decode B=${batch}`, (prog) => {
       const q = this.config.quantPix;
       const G = gridSize(this.config.vision);
-      const prog = this.newProgram(`decode B=${batch}`);
       const input = this.persistent([batch, G, G, q.depth], 'i32', 'code_pix');
       const zq = embedCodes(prog, this.weights, this.config, input); // [B, L, E]
       const feats = postquantPix(prog, this.weights, this.config, zq); // [B, L, C]
       prog.release(zq);
       const recon = decodeFromFeatures(prog, this.weights, this.config, feats); // [B, 3, R, R]
-      recon.pinned = true;
       const rgb8 = toRgb8(prog, recon); // [B, R, R] packed RGB8
-      rgb8.pinned = true;
-      c = { prog, input, outputs: [recon, rgb8], busy: 0 };
-      this.decoders.set(batch, c);
-      this.evict(this.decoders);
+      return { input, outputs: [recon, rgb8] };
+    });
+  }
+
+  /**
+   * The stage's program for `batch`, recorded on first use (its outputs pinned); then the least
+   * recently used ones beyond programsPerStage are freed, and so are the weights only packed
+   * layouts are read through.
+   */
+  private programFor(map: Map<number, Compiled>, batch: number, label: string, record: (prog: Program) => { input: Tensor; outputs: Tensor[] }): Compiled {
+    let c = this.touch(map, batch);
+    if (!c) {
+      const prog = this.newProgram(label);
+      const { input, outputs } = record(prog);
+      for (const t of outputs) t.pinned = true;
+      c = { prog, input, outputs, busy: 0 };
+      map.set(batch, c);
+      this.evict(map);
       this.releaseUnboundOriginals();
     }
     return c;

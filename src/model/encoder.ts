@@ -3,13 +3,12 @@
 // branch whose postquant_sem output replaces the hidden state for the remaining layers. Also
 // postquant_pix and decoding from codes, which the pixel decoder starts from.
 import type { DualTokenConfig, QuantizerConfig } from '../core/config.js';
-import { toFloat32 } from '../core/dtype.js';
 import { addScaled } from '../core/ops.js';
 import type { Program } from '../core/program.js';
 import { rqEmbed, rqSearch, searchCodebookData, type SearchCodebook } from '../core/quant-ops.js';
 import { shapeStr, type Tensor } from '../core/tensor.js';
 import type { Weights } from '../core/weights.js';
-import { attnProjection, prepareAttnProjection } from './attn-projection.js';
+import { attnProjection, prepareAttnProjection, qkvBiasParts } from './attn-projection.js';
 import { siglipEmbeddings, siglipEncoderLayer, siglipHead, siglipPostLayerNorm, VISION } from './siglip.js';
 
 export type Branch = 'pix' | 'sem';
@@ -67,6 +66,12 @@ export function usedByEncoder(name: string, cfg: DualTokenConfig): boolean {
   return projections(cfg).includes(name.split('.')[0]);
 }
 
+/** Source tensors prepareEncoderWeights derives weights from (Weights.load keeps them on the host). */
+export function usedByPrepare(name: string, cfg: DualTokenConfig): boolean {
+  if (name === codebookName('pix') || name === codebookName('sem')) return true;
+  return projections(cfg).some((p) => qkvBiasParts(p).includes(name));
+}
+
 /** Builds the derived weights: packed qkv biases of the projections, rq_search's codebooks. */
 export async function prepareEncoderWeights(w: Weights, cfg: DualTokenConfig): Promise<void> {
   for (const p of projections(cfg)) await prepareAttnProjection(w, p);
@@ -78,7 +83,7 @@ export async function prepareEncoderWeights(w: Weights, cfg: DualTokenConfig): P
     if (info.shape.length !== 2 || info.shape[0] !== q.nEmbed + 1 || info.shape[1] !== q.embedDim) {
       throw new Error(`${w.source.label}: '${name}' has shape ${shapeStr(info.shape)}, the config's vq_${branch} needs [n_embed + 1 = ${q.nEmbed + 1}, embed_dim = ${q.embedDim}]`);
     }
-    const cb = searchCodebookData(toFloat32(await w.source.read(name), info.dtype, `${w.source.label}: tensor '${name}'`), info.shape);
+    const cb = searchCodebookData(await w.hostData(name), info.shape);
     w.set(`quantizer_${branch}.search.rows`, [cb.K, cb.width], cb.rows);
     w.set(`quantizer_${branch}.search.norm_sq`, [cb.K], cb.normSq);
   }
