@@ -170,7 +170,14 @@ interface OpReport {
   op: string;
   unit: string;
   work: number;
-  variants: (VariantResult & { best?: number; median?: number; pctCeilingBest?: number; pctCeilingMedian?: number })[];
+  variants: (VariantResult & {
+    best?: number;
+    median?: number;
+    pctCeilingBest?: number;
+    pctCeilingMedian?: number;
+    /** Share of the direct FLOPs the variant does (Winograd 4/9): best/median are then effective rates. */
+    flopsShare?: number;
+  })[];
   /** Fastest variant held to the f32 bound. */
   bestVariant?: string;
   /** Fastest reduced-precision variant (e.g. f16 weights), reported apart. */
@@ -249,6 +256,8 @@ async function main(): Promise<void> {
       v.medianMs = v.timesMs.length ? medianOf(v.timesMs) : undefined;
       v.best = rate(c.work, v.bestMs);
       v.median = rate(c.work, v.medianMs);
+      const share = VARIANTS[c.op].find((i) => i.name === v.variant)?.flopsShare?.[c.cls];
+      if (share) v.flopsShare = share;
       if (c.unit === 'GFLOP/s') {
         v.pctCeilingBest = v.best && (100 * v.best) / ceiling.best;
         v.pctCeilingMedian = v.median && (100 * v.median) / ceiling.median;
@@ -285,7 +294,7 @@ async function main(): Promise<void> {
     for (const v of r.variants) {
       vrows.push([
         r.title,
-        v.variant + (v.variant === r.bestVariant ? ' *' : v.variant === r.bestReducedVariant ? ' +' : ''),
+        v.variant + (v.flopsShare ? ' ~' : '') + (v.variant === r.bestVariant ? ' *' : v.variant === r.bestReducedVariant ? ' +' : ''),
         v.status === 'ok' ? 'ok' : v.status === 'failed' ? 'FAILED' : 'ERROR',
         v.err === undefined ? '-' : v.err.toExponential(1),
         fmt(v.firstMs, 0),
@@ -300,6 +309,10 @@ async function main(): Promise<void> {
   console.log(`\nOurs, per variant, ${passes.length} pass(es) x ${opts.reps} reps (* = best full-precision variant, + = best reduced-precision one).`);
   console.log(`Ceiling (fma_peak): ${fmt(ceiling.best)} GFLOP/s best, ${fmt(ceiling.median)} median; % ceiling = best over best / median over median.`);
   console.log(table(['op', 'variant', 'check', 'error', 'first ms', 'best ms', 'median ms', 'rate best/median', 'unit', '% ceiling'], vrows));
+  const shares = reports.flatMap((r) => r.variants.filter((v) => v.flopsShare && v.best).map((v) => `${r.title} ${v.variant}: ${fmt(v.best! * v.flopsShare!)} GFLOP/s = ${fmt((100 * v.best! * v.flopsShare!) / ceiling.best, 0)}% of the ceiling`));
+  if (shares.length) {
+    console.log(`~ = effective rate: the direct convolution's FLOPs over the variant's time; it does fewer multiply-adds (Winograd: 4/9). Arithmetic rates (best): ${shares.join('; ')}.`);
+  }
 
   if (peers) {
     const prow: string[][] = [];

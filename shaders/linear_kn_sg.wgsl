@@ -5,6 +5,9 @@
 //   bias     [N]      used when HAS_BIAS = 1 (else any buffer)
 //   residual [M, N]   added after the activation when HAS_RESIDUAL = 1 (else any buffer)
 //   y        [M, N]
+// Batched (the Winograd convolution's 16 GEMMs in one dispatch): with batches > 1, batch b reads
+// x at b * xBatch4 vec4s, wt at b * wBatch4 vec4s and writes y at b * yBatch (bias and residual
+// are not batched); batchGroups workgroups per batch item. A plain linear has batches = 1.
 // Variants (override constants): HAS_BIAS, HAS_RESIDUAL, ACT (0 = none, 1 = GELU tanh approximation);
 // ROWS ({{ROWS}}, a placeholder: the accumulator array size) rows per workgroup; WORKGROUP
 // ({{WORKGROUP}}, a placeholder) invocations per workgroup, 4 columns each.
@@ -17,7 +20,7 @@
 // and never stored), as the shuffles need. Works for any subgroup size; accumulation in f32.
 enable subgroups;
 
-struct Params { M: u32, N: u32, K4: u32, Np4: u32, groupsN: u32, }
+struct Params { M: u32, N: u32, K4: u32, Np4: u32, groupsN: u32, batches: u32, batchGroups: u32, xBatch4: u32, wBatch4: u32, yBatch: u32, }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
@@ -41,13 +44,18 @@ fn gelu_tanh(v: f32) -> f32 {
 @compute @workgroup_size({{WORKGROUP}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sgSize: u32) {
-  let group = wid.x + wid.y * nwg.x;
+  let g = wid.x + wid.y * nwg.x;
+  let batch = g / p.batchGroups;
+  let group = g % p.batchGroups;
   let m0 = (group / p.groupsN) * ROWS;
-  if (m0 >= p.M) { return; } // uniform across the workgroup
+  if (m0 >= p.M || batch >= p.batches) { return; } // uniform across the workgroup
+  let xb = batch * p.xBatch4;
+  let wb0 = batch * p.wBatch4;
+  let yb = batch * p.yBatch;
   let n4 = (group % p.groupsN) * {{WORKGROUP}}u + lid;
   let nc = min(n4, p.Np4 - 1u);
   var xr: array<u32, ROWS>;
-  for (var r = 0u; r < ROWS; r++) { xr[r] = min(m0 + r, p.M - 1u) * p.K4; }
+  for (var r = 0u; r < ROWS; r++) { xr[r] = xb + min(m0 + r, p.M - 1u) * p.K4; }
   var acc: array<vec4f, ROWS>; // acc[r] = y[m0 + r, 4 n4 .. 4 n4 + 3]
   for (var kc = 0u; kc < p.K4; kc += sgSize) {
     // Lane l holds x[row, 4 (kc + l) .. + 3] of each row; lanes past K repeat the last vec4, unread.
@@ -56,7 +64,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var r = 0u; r < ROWS; r++) { xv[r] = x[xr[r] + kl]; }
     let steps = min(sgSize, p.K4 - kc);
     for (var j = 0u; j < steps; j++) {
-      let wb = 4u * (kc + j) * p.Np4 + nc;
+      let wb = wb0 + 4u * (kc + j) * p.Np4 + nc;
       let w0 = wt[wb];
       let w1 = wt[wb + p.Np4];
       let w2 = wt[wb + 2u * p.Np4];
@@ -78,7 +86,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       if (HAS_BIAS == 1u) { v += bias[n]; }
       if (ACT == 1u) { v = gelu_tanh(v); }
       if (HAS_RESIDUAL == 1u) { v += residual[m * N + n]; }
-      y[m * N + n] = v;
+      y[yb + m * N + n] = v;
     }
   }
 }

@@ -138,6 +138,7 @@ describe('conv2d variants', () => {
     { B: 2, Cin: 3, Cout: 5, H: 7, W: 5, K: 3, res: false },
     { B: 1, Cin: 13, Cout: 6, H: 9, W: 19, K: 3, res: true },
     { B: 2, Cin: 8, Cout: 36, H: 5, W: 33, K: 3, res: true },
+    { B: 3, Cin: 20, Cout: 12, H: 6, W: 7, K: 3, res: true },
     { B: 1, Cin: 4, Cout: 3, H: 1, W: 1, K: 3, res: false },
     { B: 1, Cin: 9, Cout: 130, H: 3, W: 17, K: 3, res: false },
     { B: 2, Cin: 7, Cout: 9, H: 5, W: 3, K: 1, res: false },
@@ -159,8 +160,10 @@ describe('conv2d variants', () => {
       await eachVariant('conv2d', async (variant, tol) => {
         const { kernels } = await testGpu();
         const prog = new Program(kernels, `conv2d ${variant}`);
-        // A binding limit of one image forces per-image dispatches (batch slices at offsets).
-        const [got] = await runAndRead(prog, [conv2d(prog, tx, tw, tb, { residual: tr, maxBindingBytes: c.B > 1 ? c.Cout * c.H * c.W * 4 + 256 : undefined })]);
+        // A binding limit of one image forces per-image dispatches (batch slices at offsets);
+        // Winograd scratch for 3 tiles forces chunks of tiles that straddle rows and images.
+        const split = c.B > 1 ? { maxBindingBytes: Math.max(c.Cin, c.Cout) * c.H * c.W * 4 + 256, winogradScratchBytes: 3 * 16 * 4 * Math.max(Math.ceil(c.Cin / 4) * 4, c.Cout) } : {};
+        const [got] = await runAndRead(prog, [conv2d(prog, tx, tw, tb, { residual: tr, ...split })]);
         expect(relToMax(got, ref), `conv2d ${variant}`).toBeLessThan(tol(2e-6));
         prog.destroy();
       });
@@ -212,7 +215,7 @@ describe('choosing variants', () => {
   it('defaults to the subgroup variants on CPU adapters, and to subgroup linear/attention with direct conv and the workgroup search on GPUs', async () => {
     const { gpu, kernels } = await testGpu();
     const d = defaultChoice(gpu);
-    if (isCpuAdapter(gpu) && gpu.has('subgroups')) expect(d).toEqual({ linear: 'kn_sg', attention: 'sg', conv2d: 'gemm_sg', group_norm: 'vec4', rq_search: 'lanes' });
+    if (isCpuAdapter(gpu) && gpu.has('subgroups')) expect(d).toEqual({ linear: 'kn_sg', attention: 'sg', conv2d: 'winograd', group_norm: 'vec4', rq_search: 'lanes' });
     if (!isCpuAdapter(gpu) && gpu.has('subgroups')) expect(d).toEqual({ linear: 'kn_sg', attention: 'sg', conv2d: 'direct', group_norm: 'chunked', rq_search: 'workgroup' });
     for (const op of Object.keys(VARIANTS) as OpName[]) expect(availableVariants(gpu, op)).toContain(d[op]);
     expect(variantsOf(kernels).choose('linear', 'rows>=64')).toBe(d.linear);
@@ -259,6 +262,30 @@ describe('choosing variants', () => {
         v.force('linear', undefined);
       }
     } finally {
+      v.setPrecision('f32');
+      v.setTuned({});
+    }
+  });
+
+  it('winograd serves 3x3 convs and leaves 1x1 to the gemm_sg of the precision; conv layouts need only agree per kernel size', async () => {
+    const { gpu, kernels } = await testGpu();
+    if (!gpu.has('subgroups')) return; // winograd needs subgroups (checked by availableVariants above)
+    const v = variantsOf(kernels);
+    try {
+      v.force('conv2d', 'winograd');
+      expect([v.choose('conv2d', 'k3'), v.choose('conv2d', 'k1')]).toEqual(['winograd', 'gemm_sg']);
+      expect(v.singleWeightLayout()).toBe(true); // 'wino' for 3x3 weights, 'f32' for 1x1 ones
+      v.setPrecision('f16');
+      expect([v.choose('conv2d', 'k3'), v.choose('conv2d', 'k1')]).toEqual(['winograd', 'gemm_sg_f16']);
+      v.setPrecision('f32');
+      v.force('conv2d', undefined);
+      // Tuned per class, the default still reachable: one layout per class only where the default is winograd.
+      v.setTuned({ 'conv2d/k3': 'winograd', 'conv2d/k1': 'gemm_sg' });
+      expect(v.singleWeightLayout()).toBe(defaultChoice(gpu).conv2d === 'winograd');
+      v.setTuned({ 'conv2d/k3': 'gemm_sg' }); // 3x3 weights in 'f32' and in the default's layout (never 'f32')
+      expect(v.singleWeightLayout()).toBe(false);
+    } finally {
+      v.force('conv2d', undefined);
       v.setPrecision('f32');
       v.setTuned({});
     }

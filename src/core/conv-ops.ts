@@ -7,7 +7,7 @@
 // below the range (the kernels take the remaining element offset as a uniform). One batch item
 // over the limit is refused with an error naming the tensor.
 import type { Program } from './program.js';
-import { packedWeight } from './ops.js';
+import { gemmKnSg, packedWeight } from './ops.js';
 import { Tensor, shapeStr } from './tensor.js';
 import { pickWorkgroup, shapeClass, subgroupsOf8, variantsOf } from './variants.js';
 
@@ -68,13 +68,18 @@ export interface Conv2dOptions extends SplitOptions {
   /** Added to the output (shape of the output), e.g. the ResnetBlock shortcut. */
   residual?: Tensor;
   label?: string;
+  /**
+   * The 'winograd' variant's scratch: bytes of each of its two buffers at most (default 64 MiB,
+   * never over the binding limit); the tiles are done in chunks that fit. Tests lower it.
+   */
+  winogradScratchBytes?: number;
 }
 
 /**
  * torch.nn.Conv2d(k x k, stride 1, padding k/2) with bias, + residual.  x [B,Cin,H,W], w [Cout,Cin,k,k] (k = 1 or 3) -> [B,Cout,H,W]
  * The kernel is the variant chosen for this adapter (variants.ts); gemm_sg reads the weight as a
- * transposed [Cin*k*k, Cout] matrix, packed once per weight on first use (ops.packedWeight), and
- * gemm_sg_f16 the same matrix in halves.
+ * transposed [Cin*k*k, Cout] matrix, packed once per weight on first use (ops.packedWeight),
+ * gemm_sg_f16 the same matrix in halves, winograd (3x3) 16 Winograd-domain matrices.
  */
 export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: Conv2dOptions = {}): Tensor {
   const label = opts.label ?? w.label;
@@ -88,6 +93,14 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
   const y = prog.alloc(outShape, label);
   const cost = (n: number) => ({ flops: 2 * n * Cout * H * W * Cin * K * K, bytes: 4 * (w.numel + n * (Cin + Cout * (residual ? 2 : 1)) * H * W) });
   let variant = variantsOf(prog.kernels).choose('conv2d', shapeClass('conv2d', { K }));
+  if (variant === 'winograd') {
+    // 3x3 only: 1x1 convs are GEMMs already and the choice delegates them (variants.ts).
+    const scratch = Math.min(opts.winogradScratchBytes ?? WINO_SCRATCH_BYTES, prog.gpu.limits.maxStorageBufferBindingSize);
+    const perTile = 16 * 4 * Math.max(cdiv(Cin, 4) * 4, Cout);
+    expect(perTile <= scratch, () => `conv2d ${label}: one Winograd tile needs ${perTile} bytes of scratch per buffer; the limit is ${scratch} bytes`);
+    winograd3x3(prog, x, w, bias, y, label, residual, Math.floor(scratch / perTile), opts);
+    return y;
+  }
   if (variant.startsWith('gemm_sg') && !subgroupsOf8(prog.gpu)) variant = 'direct';
   if (variant === 'gemm_sg' || variant === 'gemm_sg_f16') {
     // The weight as a transposed [Cin*K*K, Cout] matrix: f32 with 4 output channels per
@@ -140,6 +153,56 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
     });
   });
   return y;
+}
+
+/** Tiles per invocation of conv_wino_input / conv_wino_output (their RUN). */
+const WINO_RUN = 4;
+
+/** Bytes of each of the two Winograd scratch buffers at most, by default (Conv2dOptions.winogradScratchBytes). */
+const WINO_SCRATCH_BYTES = 32 * 2 ** 20;
+
+/**
+ * conv2d's 'winograd' variant, 3x3 only: F(2x2, 3x3) (Lavin & Gray, 2016), 16 multiply-adds per
+ * 2x2 output tile and channel pair instead of 36. Per chunk of tiles:
+ *   x [B,Cin,H,W] -> v [16, Tc, Cin4]      (conv_wino_input: B^T d B per 4x4 input patch)
+ *   m[p] = v[p] @ u[p]  -> m [16, Tc, Cout] (16 GEMMs in one linear_kn_sg dispatch; u = G g G^T [16, Cin4, Cout4], packed once)
+ *   m -> y [B,Cout,H,W] + bias + residual  (conv_wino_output: A^T m A per tile)
+ * in chunks of at most `chunk` tiles (what the scratch budget allows).
+ */
+function winograd3x3(prog: Program, x: Tensor, w: Tensor, bias: Tensor, y: Tensor, label: string, residual: Tensor | undefined, chunk: number, opts: SplitOptions): void {
+  const [B, Cin, H, W] = x.shape;
+  const Cout = w.shape[0];
+  const u = packedWeight(prog, w, Cout, Cin, 'wino');
+  const Cin4 = cdiv(Cin, 4) * 4;
+  const TH = cdiv(H, 2);
+  const TW = cdiv(W, 2);
+  splitBatch(prog, `conv2d ${label}`, B, residual ? [x, y, residual] : [x, y], opts, (n, [xs, ys, rs]) => {
+    const tiles = n * TH * TW;
+    const Tc = Math.min(tiles, chunk);
+    const v = prog.alloc([16, Tc, Cin4], `${label}.winograd_in`);
+    const m = prog.alloc([16, Tc, Cout], `${label}.winograd_out`);
+    for (let t0 = 0; t0 < tiles; t0 += Tc) {
+      const tc = Math.min(Tc, tiles - t0);
+      prog.dispatch({
+        kernel: 'conv_wino_input',
+        uniforms: { Cin, Cin4, H, W, TH, TW, t0, Tc: tc, x_off: xs.off },
+        bind: { x: xs.t, v },
+        groups: cdiv(cdiv(tc, WINO_RUN) * Cin4, 64),
+        cost: { bytes: 4 * (n * Cin * H * W * (tc / tiles) + 16 * tc * Cin4) },
+      });
+      // The GEMMs do 16 * 2 * Cin4 * Cout FLOPs per tile; they stand for the direct conv's 4 * 2 * 9 * Cin * Cout.
+      gemmKnSg(prog, { x: v, wt: u, y: m, M: tc, N: Cout, K: Cin4, batches: 16, cost: { flops: 32 * tc * Cin4 * Cout, modelFlops: 72 * tc * Cin * Cout } });
+      prog.dispatch({
+        kernel: 'conv_wino_output',
+        constants: { HAS_RESIDUAL: residual ? 1 : 0 },
+        uniforms: { Cout, H, W, TH, TW, t0, Tc: tc, r_off: rs?.off ?? 0, y_off: ys.off },
+        bind: { m, bias, residual: rs?.t ?? bias, y: ys.t },
+        groups: cdiv(cdiv(tc, WINO_RUN) * Cout, 64),
+        cost: { bytes: 4 * (16 * tc * Cout + 4 * tc * Cout * (residual ? 2 : 1)) },
+      });
+    }
+    prog.release(v, m);
+  });
 }
 
 export interface GroupNormOptions extends SplitOptions {

@@ -1,8 +1,8 @@
 // One function per kernel: checks shapes, allocates the output from the program's pool and
 // records the dispatch. Shapes in comments are the tensors' logical shapes.
-import type { Program } from './program.js';
-import { Tensor, releasedWhy, shapeStr } from './tensor.js';
-import { pickWorkgroup, shapeClass, subgroupsOf8, variantsOf } from './variants.js';
+import type { Cost, Program } from './program.js';
+import { Tensor, releasedWhy, shapeStr, type GpuDType } from './tensor.js';
+import { pickWorkgroup, shapeClass, subgroupsOf8, variantsOf, type PackedLayout } from './variants.js';
 
 const cdiv = (a: number, b: number) => Math.ceil(a / b);
 
@@ -63,21 +63,15 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
       groups: groupsN * cdiv(M, ROWS),
       cost,
     });
-  } else if (variant === 'kn' || variant === 'kn_sg') {
+  } else if (variant === 'kn_sg') {
+    const wt = packedWeight(prog, w, N, K);
+    gemmKnSg(prog, { x, wt, y, M, N, K, constants, bias: opts.bias, residual: opts.residual, cost });
+  } else if (variant === 'kn') {
     const wt = packedWeight(prog, w, N, K);
     const ROWS = knRows(M);
     const Np4 = cdiv(N, 4);
-    const WORKGROUP = variant === 'kn' ? 64 : pickWorkgroup(prog.gpu, Np4);
-    const groupsN = cdiv(Np4, WORKGROUP);
-    prog.dispatch({
-      kernel: variant === 'kn' ? 'linear_kn' : 'linear_kn_sg',
-      defines: variant === 'kn' ? { ROWS } : { ROWS, WORKGROUP },
-      constants,
-      uniforms: { M, N, K4: K / 4, Np4, groupsN },
-      bind: { ...bind(wt), wt },
-      groups: groupsN * cdiv(M, ROWS),
-      cost,
-    });
+    const groupsN = cdiv(Np4, 64);
+    prog.dispatch({ kernel: 'linear_kn', defines: { ROWS }, constants, uniforms: { M, N, K4: K / 4, Np4, groupsN }, bind: { ...bind(wt), wt }, groups: groupsN * cdiv(M, ROWS), cost });
   } else if (variant === 'rows') {
     const ROWS = 8;
     const groupsN = cdiv(N, 256);
@@ -92,38 +86,99 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
   return y;
 }
 
+export interface GemmKnSgArgs {
+  /** [batches, M, K] (K % 4 == 0), read as vec4 rows. */
+  x: Tensor;
+  /** [batches, K, ceil(N/4)*4]: packedWeight's f32 layout, one matrix per batch item. */
+  wt: Tensor;
+  /** [batches, M, N]. */
+  y: Tensor;
+  M: number;
+  N: number;
+  K: number;
+  /** Independent GEMMs in one dispatch (default 1); bias and residual apply to batch 1 only. */
+  batches?: number;
+  constants?: Record<string, number>;
+  bias?: Tensor;
+  residual?: Tensor;
+  cost?: Cost;
+}
+
+/**
+ * y[b] = act(x[b] @ wt[b] + bias) + residual through linear_kn_sg: linear's kn_sg variant, and the
+ * batched GEMM of the Winograd convolution (conv-ops.ts).
+ */
+export function gemmKnSg(prog: Program, a: GemmKnSgArgs): void {
+  const { M, N, K } = a;
+  const batches = a.batches ?? 1;
+  expect(K % 4 === 0, () => `gemm ${a.wt.label}: K = ${K} is not a multiple of 4`);
+  const ROWS = knRows(M);
+  const Np4 = cdiv(N, 4);
+  const WORKGROUP = pickWorkgroup(prog.gpu, Np4);
+  const groupsN = cdiv(Np4, WORKGROUP);
+  const batchGroups = groupsN * cdiv(M, ROWS);
+  prog.dispatch({
+    kernel: 'linear_kn_sg',
+    defines: { ROWS, WORKGROUP },
+    constants: a.constants ?? {},
+    uniforms: { M, N, K4: K / 4, Np4, groupsN, batches, batchGroups, xBatch4: (M * K) / 4, wBatch4: K * Np4, yBatch: M * N },
+    bind: { x: a.x, wt: a.wt, bias: a.bias ?? a.wt, residual: a.residual ?? a.wt, y: a.y },
+    groups: batches * batchGroups,
+    cost: a.cost ?? { flops: 2 * batches * M * N * K },
+  });
+}
+
 /** Packed copies of weights by source buffer: layout key -> tensor. */
 const packed = new WeakMap<GPUBuffer, Map<string, Tensor>>();
 
-/** The packed layouts: columns per 16-byte vec4 of a row, element type, and the kernel that packs. */
-const PACKINGS = {
-  f32: { cols: 4, dtype: 'f32', kernel: 'linear_pack', count: 'Np4', out: 'wt', label: '[K,N]' },
-  f16: { cols: 8, dtype: 'u32', kernel: 'linear_pack_f16', count: 'Np8', out: 'wh', label: '[K,N] f16' },
-} as const;
+/** A packed weight layout: its element type, the kernel that makes it, and its size for a weight of N outputs by K inputs. */
+interface Packing {
+  dtype: GpuDType;
+  kernel: string;
+  /** The packing kernel's output binding. */
+  out: string;
+  label: string;
+  plan(N: number, K: number): { shape: number[]; invocations: number; uniforms: Record<string, number> };
+}
+
+/** The packed layouts, by the name variants give in VariantInfo.packs. */
+export const PACKINGS: Record<PackedLayout, Packing> = {
+  // [K, Np] f32, Np = ceil(N/4)*4: the linear_kn* and conv2d gemm_sg kernels; one invocation per vec4.
+  f32: { dtype: 'f32', kernel: 'linear_pack', out: 'wt', label: '[K,N]', plan: (N, K) => ({ shape: [K, cdiv(N, 4) * 4], invocations: K * cdiv(N, 4), uniforms: { N, K, Np4: cdiv(N, 4) } }) },
+  // [K, Np] in half pairs, Np = ceil(N/8)*8 (vec4u of 8 halves): the *_f16 kernels, see linear_pack_f16.wgsl.
+  f16: { dtype: 'u32', kernel: 'linear_pack_f16', out: 'wh', label: '[K,N] f16', plan: (N, K) => ({ shape: [K, cdiv(N, 8) * 4], invocations: K * cdiv(N, 8), uniforms: { N, K, Np8: cdiv(N, 8) } }) },
+  // A 3x3 conv weight [N, K, 3, 3] as 16 Winograd-domain [K4, Np] matrices (K4 = ceil(K/4)*4), see conv_wino_pack.wgsl.
+  wino: {
+    dtype: 'f32',
+    kernel: 'conv_wino_pack',
+    out: 'u',
+    label: '[16,Cin,Cout] winograd',
+    plan: (N, K) => ({ shape: [16, cdiv(K, 4) * 4, cdiv(N, 4) * 4], invocations: cdiv(K, 4) * 4 * cdiv(N, 4), uniforms: { Cout: N, Cin: K, Cin4: cdiv(K, 4) * 4, Cop4: cdiv(N, 4) } }),
+  },
+};
 
 /**
- * The weight w [N, K] (or a conv weight [N, Cin, k, k]) transposed to [K, ceil(N/c)] vec4s, the
- * missing columns zero: f32 (c = 4 columns per vec4; the linear_kn* and conv2d gemm_sg kernels)
- * or half pairs (c = 8 per vec4u; the *_f16 kernels, see linear_pack_f16.wgsl). Made once per
- * weight buffer and layout, by a dispatch submitted right away (queue order puts it before any
- * program that reads it); freed by releasePacked (Weights.destroy calls it). The program's
- * onPacked hook hears of each new packing.
+ * The weight w [N, K] (or a conv weight [N, Cin, k, k]) in a packed layout (PACKINGS), the
+ * missing columns zero. Made once per weight buffer and layout, by a dispatch submitted right
+ * away (queue order puts it before any program that reads it); freed by releasePacked
+ * (Weights.destroy calls it). The program's onPacked hook hears of each new packing.
  */
-export function packedWeight(prog: Program, w: Tensor, N: number, K: number, layout: keyof typeof PACKINGS = 'f32'): Tensor {
+export function packedWeight(prog: Program, w: Tensor, N: number, K: number, layout: PackedLayout = 'f32'): Tensor {
   const p = PACKINGS[layout];
   const key = `${layout}|${w.offset}|${N}x${K}`;
   let byLayout = packed.get(w.buffer);
   const hit = byLayout?.get(key);
   if (hit) return hit;
-  const vecs = cdiv(N, p.cols);
+  const plan = p.plan(N, K);
+  const numel = plan.shape.reduce((a, b) => a * b, 1);
   const buffer = prog.gpu.device.createBuffer({
     label: `${w.label} ${p.label} packed`,
-    size: Math.max(16, K * vecs * 16),
+    size: Math.max(16, numel * 4),
     usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
   });
-  const out = new Tensor(buffer, [K, vecs * 4], p.dtype, 0, `${w.label} ${p.label}`);
+  const out = new Tensor(buffer, plan.shape, p.dtype, 0, `${w.label} ${p.label}`);
   out.pinned = true;
-  runOnce(prog, p.kernel, { N, K, [p.count]: vecs }, { w, [p.out]: out }, cdiv(K * vecs, 64));
+  runOnce(prog, p.kernel, plan.uniforms, { w, [p.out]: out }, cdiv(plan.invocations, 64));
   if (!byLayout) packed.set(w.buffer, (byLayout = new Map()));
   byLayout.set(key, out);
   prog.onPacked?.(w);

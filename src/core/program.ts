@@ -23,9 +23,20 @@ export interface DispatchSpec {
 }
 
 export interface Cost {
+  /** Floating-point operations this dispatch does. */
   flops?: number;
   /** Bytes read and written (minimum traffic). */
   bytes?: number;
+  /**
+   * The model's FLOPs this dispatch stands for where its algorithm does fewer (a Winograd conv's
+   * GEMM carries the direct convolution's count): totals of a forward pass use it (modelFlops()).
+   */
+  modelFlops?: number;
+}
+
+/** A dispatch's share of the model's FLOPs: its modelFlops, else its flops. */
+export function modelFlops(c: Cost): number {
+  return c.modelFlops ?? c.flops ?? 0;
 }
 
 interface Op {

@@ -24,8 +24,18 @@ export interface VariantInfo {
   /** Largest error it may have relative to the largest reference value (f32 variants: 1e-4 or less). */
   tolerance?: number;
   /** The packed weight layout it reads (ops.packedWeight) instead of the weight as loaded. */
-  packs?: 'f32' | 'f16';
+  packs?: PackedLayout;
+  /** Shape classes it leaves to another variant, per precision (conv2d winograd: 1x1 convs). */
+  delegates?: Record<string, Record<Precision, string>>;
+  /**
+   * Per shape class, the share of the op's direct multiply-adds it does where an algorithm saves
+   * some (Winograd: 4/9): its GFLOP/s counted with the direct FLOPs are an effective rate.
+   */
+  flopsShare?: Record<string, number>;
 }
+
+/** The packed weight layouts (ops.PACKINGS): transposed f32, transposed half pairs, Winograd domain. */
+export type PackedLayout = 'f32' | 'f16' | 'wino';
 
 /** Every variant of every op; the first one is the general variant (any shape, any adapter). */
 export const VARIANTS: Record<OpName, VariantInfo[]> = {
@@ -47,6 +57,14 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
     { name: 'gemm_sg', summary: 'implicit GEMM: 16 pixels per workgroup x 4 channels per invocation, transposed weight, subgroup shuffles', needs: ['subgroups'], packs: 'f32' },
     { name: 'gemm_sg_f16', summary: 'gemm_sg on f16 weights (8 channels per invocation), f32 math; tolerance 2e-3', needs: ['subgroups'], tolerance: 2e-3, packs: 'f16' },
     { name: 'wg_tiled', summary: 'GPU-shaped implicit GEMM: 64 pixels x 64 channels per 16x16 workgroup, staged in workgroup memory' },
+    {
+      name: 'winograd',
+      summary: '3x3: Winograd F(2x2,3x3), 2.25x fewer multiply-adds: input transform, 16 GEMMs (linear kn_sg), output transform; 1x1 takes gemm_sg',
+      needs: ['subgroups'],
+      packs: 'wino',
+      delegates: { k1: { f32: 'gemm_sg', f16: 'gemm_sg_f16' } },
+      flopsShare: { k3: 4 / 9 },
+    },
   ],
   group_norm: [
     { name: 'chunked', summary: 'statistics per chunk of 512 values (two passes), merge, normalise' },
@@ -112,9 +130,11 @@ export function availableVariants(gpu: Gpu, op: OpName): string[] {
  * 729 x 256 invocations. It is the GPU default by that reasoning and has not been timed on a GPU
  * yet (bench/gpu.sh times both); on lavapipe 'lanes' is the faster (kernel lab). The
  * GPU-shaped linear and conv2d 'wg_tiled' and attention 'wg' are nobody's default until timed
- * on a GPU.
+ * on a GPU. On CPU adapters 3x3 convs take 'winograd' (1.2-1.8x faster than gemm_sg in the
+ * kernel lab on lavapipe; untimed on GPUs, where gpu.sh times it), 1x1 gemm_sg.
  * With precision 'f16' the f16-weight variants come first where the adapter class uses that
- * kernel family (kn_sg_f16 linear everywhere, gemm_sg_f16 conv on CPU adapters).
+ * kernel family (kn_sg_f16 linear everywhere; on CPU adapters winograd keeps 3x3 convs, as it is
+ * faster than gemm_sg_f16 there, and delegates 1x1 convs to gemm_sg_f16).
  */
 export function defaultChoice(gpu: Gpu, precision: Precision = 'f32'): Record<OpName, string> {
   const cpu = isCpuAdapter(gpu);
@@ -126,7 +146,7 @@ export function defaultChoice(gpu: Gpu, precision: Precision = 'f32'): Record<Op
   return {
     linear: pick('linear', f16 ? ['kn_sg_f16', 'kn_sg', 'kn'] : ['kn_sg', 'kn']),
     attention: pick('attention', ['sg']),
-    conv2d: pick('conv2d', cpu ? (f16 ? ['gemm_sg_f16', 'gemm_sg'] : ['gemm_sg']) : []),
+    conv2d: pick('conv2d', cpu ? ['winograd', 'gemm_sg'] : []),
     group_norm: pick('group_norm', cpu ? ['vec4'] : []),
     rq_search: pick('rq_search', cpu ? [] : ['workgroup']),
   };
@@ -169,6 +189,23 @@ export function pickWorkgroup(gpu: Gpu, n: number): number {
 export function subgroupsOf8(gpu: Gpu): boolean {
   const info = (gpu.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
   return gpu.has('subgroups') && (info?.subgroupMinSize ?? 0) >= 8;
+}
+
+/**
+ * Ops whose shape class a weight fixes (a conv weight's kernel size): a weight only ever meets
+ * the variants of its class, so the layouts need only agree within each class.
+ */
+const CLASSES_BY_WEIGHT: Partial<Record<OpName, string[]>> = { conv2d: ['k1', 'k3'] };
+
+/** The variant that serves a call of `op` in shape class `cls` when `variant` is chosen (VariantInfo.delegates). */
+function served(op: OpName, variant: string, cls: string | undefined, precision: Precision): string {
+  const d = cls ? VARIANTS[op].find((i) => i.name === variant)?.delegates?.[cls] : undefined;
+  return d ? d[precision] : variant;
+}
+
+/** The layout `variant` of `op` reads its weight in: a packing, or 'as loaded'. */
+function packedLayout(op: OpName, variant: string): string {
+  return VARIANTS[op].find((i) => i.name === variant)?.packs ?? 'as loaded';
 }
 
 /** The variant choice of one KernelLibrary (one device), consulted by the op functions. */
@@ -234,15 +271,18 @@ export class KernelVariants {
    * again, and the original may be freed. False when overrides or tuned choices mix layouts.
    */
   singleWeightLayout(): boolean {
-    return OP_NAMES.every((op) => {
-      const reachable = this.overrides[op] ? [this.overrides[op]!] : [this.defaults[op], ...Object.entries(this.tuned).filter(([k]) => k.startsWith(`${op}/`)).map(([, v]) => v)];
-      return new Set(reachable.map((v) => VARIANTS[op].find((i) => i.name === v)?.packs ?? 'as loaded')).size === 1;
-    });
+    return OP_NAMES.every((op) =>
+      (CLASSES_BY_WEIGHT[op] ?? [undefined]).every((cls) => {
+        const tuned = Object.entries(this.tuned).filter(([k]) => (cls ? k === `${op}/${cls}` : k.startsWith(`${op}/`)));
+        const reachable = this.overrides[op] ? [this.overrides[op]!] : [this.defaults[op], ...tuned.map(([, v]) => v)];
+        return new Set(reachable.map((v) => packedLayout(op, served(op, v, cls, this.mode)))).size === 1;
+      }),
+    );
   }
 
-  /** The variant an op call records. */
+  /** The variant an op call records (a variant's delegate where it leaves the class to another). */
   choose(op: OpName, cls: string): string {
-    return this.overrides[op] ?? this.tuned[`${op}/${cls}`] ?? this.defaults[op];
+    return served(op, this.overrides[op] ?? this.tuned[`${op}/${cls}`] ?? this.defaults[op], cls, this.mode);
   }
 
   /** What each op uses, for logs: op -> variant (or `class: variant, ...` when tuned per class). */

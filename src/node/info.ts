@@ -1,5 +1,6 @@
 // dualtoken info: what a model folder holds and what running it costs.
 import type { DType } from '../core/tensor-source.js';
+import { modelFlops } from '../core/program.js';
 import { DualToken } from '../model/dualtoken.js';
 import { loadDualToken, openModelFiles, type LoadOptions } from './load.js';
 
@@ -33,7 +34,7 @@ export async function infoCommand(modelPath: string, load: LoadOptions = {}): Pr
   try {
     const enc = model.encoderProgram(1);
     const dec = model.decoderProgram(1);
-    const flops = (p: typeof enc) => p.costs().reduce((s, x) => s + (x.flops ?? 0), 0);
+    const flops = (p: typeof enc) => p.costs().reduce((s, x) => s + modelFlops(x), 0);
     const mem = model.memory();
     console.log(
       [
