@@ -18,7 +18,7 @@ export DUALTOKEN_SHADERS=$PWD/.gpu/shaders XDG_RUNTIME_DIR=/tmp
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/golden.log"
 # The golden case through each set of kernel variants: codes identical, floats within 1e-4.
 G=test/fixtures/golden/tiny
-for K in "" "linear=kn_sg,attention=sg,conv2d=winograd,group_norm=vec4,rq_search=lanes" "linear=wg_tiled,attention=wg,conv2d=wg_tiled,group_norm=chunked,rq_search=workgroup"; do
+for K in "" "linear=kn_sg,attention=sg,conv2d=winograd4,group_norm=vec4,rq_search=lanes" "conv2d=winograd" "linear=wg_tiled,attention=wg,conv2d=wg_tiled,group_norm=chunked,rq_search=workgroup"; do
   /tmp/node .gpu/dualtoken.mjs encode --model $G --pixel-values $G/expected.safetensors --out /tmp/c.safetensors --quiet ${K:+--kernel $K} &&
   /tmp/node .gpu/dualtoken.mjs decode --model $G /tmp/c.safetensors --out /tmp/r.safetensors --quiet ${K:+--kernel $K} &&
   python3 bench/check_golden.py $G /tmp/c.safetensors /tmp/r.safetensors "golden tiny ${K:-default kernels}"
@@ -30,9 +30,9 @@ ALT_BENCH_ARGS=${ALT_BENCH_ARGS:---preset siglip_384_rvq8 --batch 1,4 --reps 3}
 # shellcheck disable=SC2086
 /tmp/node .gpu/dualtoken.mjs bench $BENCH_ARGS --json "$OUT/e2e-gpu.json" 2>&1 | tee "$OUT/e2e.log"
 # The same with other variants, one run per set (default: the previous GPU default's CPU-shaped
-# quantizer search, then the GPU-shaped linear, conv and attention and the Winograd conv, none
-# timed on a GPU before).
-ALT=${ALT_KERNELS:-rq_search=lanes linear=wg_tiled conv2d=wg_tiled attention=wg conv2d=winograd}
+# quantizer search, then the GPU-shaped linear, conv and attention and the F(4x4) Winograd conv,
+# none timed on a GPU before).
+ALT=${ALT_KERNELS:-rq_search=lanes linear=wg_tiled conv2d=wg_tiled attention=wg conv2d=winograd4}
 i=0
 for K in $ALT; do
   i=$((i + 1))

@@ -311,7 +311,7 @@ async function main(): Promise<void> {
   console.log(table(['op', 'variant', 'check', 'error', 'first ms', 'best ms', 'median ms', 'rate best/median', 'unit', '% ceiling'], vrows));
   const shares = reports.flatMap((r) => r.variants.filter((v) => v.flopsShare && v.best).map((v) => `${r.title} ${v.variant}: ${fmt(v.best! * v.flopsShare!)} GFLOP/s = ${fmt((100 * v.best! * v.flopsShare!) / ceiling.best, 0)}% of the ceiling`));
   if (shares.length) {
-    console.log(`~ = effective rate: the direct convolution's FLOPs over the variant's time; it does fewer multiply-adds (Winograd: 4/9). Arithmetic rates (best): ${shares.join('; ')}.`);
+    console.log(`~ = effective rate: the direct convolution's FLOPs over the variant's time; it does fewer multiply-adds (Winograd F(2x2): 4/9, F(4x4): 1/4). Arithmetic rates (best): ${shares.join('; ')}.`);
   }
 
   if (peers) {

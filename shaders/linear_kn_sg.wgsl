@@ -50,10 +50,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let m0 = (group / p.groupsN) * ROWS;
   if (m0 >= p.M || batch >= p.batches) { return; } // uniform across the workgroup
   let xb = batch * p.xBatch4;
-  let wb0 = batch * p.wBatch4;
   let yb = batch * p.yBatch;
   let n4 = (group % p.groupsN) * {{WORKGROUP}}u + lid;
-  let nc = min(n4, p.Np4 - 1u);
+  let nc = batch * p.wBatch4 + min(n4, p.Np4 - 1u); // this invocation's column of wt
   var xr: array<u32, ROWS>;
   for (var r = 0u; r < ROWS; r++) { xr[r] = xb + min(m0 + r, p.M - 1u) * p.K4; }
   var acc: array<vec4f, ROWS>; // acc[r] = y[m0 + r, 4 n4 .. 4 n4 + 3]
@@ -64,7 +63,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var r = 0u; r < ROWS; r++) { xv[r] = x[xr[r] + kl]; }
     let steps = min(sgSize, p.K4 - kc);
     for (var j = 0u; j < steps; j++) {
-      let wb = wb0 + 4u * (kc + j) * p.Np4 + nc;
+      let wb = 4u * (kc + j) * p.Np4 + nc;
       let w0 = wt[wb];
       let w1 = wt[wb + p.Np4];
       let w2 = wt[wb + 2u * p.Np4];

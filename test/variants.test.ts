@@ -9,7 +9,7 @@ import { autotune, adapterKey, type TuneStorage } from '../src/core/autotune.js'
 import { conv2d, groupNorm } from '../src/core/conv-ops.js';
 import { attention, heads, linear } from '../src/core/ops.js';
 import { Program } from '../src/core/program.js';
-import { VARIANTS, availableVariants, defaultChoice, isCpuAdapter, parseKernelChoice, variantsOf, type OpName, type TunedTable } from '../src/core/variants.js';
+import { VARIANTS, availableVariants, defaultChoice, isCpuAdapter, isFullPrecision, parseKernelChoice, variantsOf, type OpName, type TunedTable } from '../src/core/variants.js';
 import { fileTuneStorage } from '../src/node/autotune-cache.js';
 import { attentionRef, linearRef, randn, relErr } from './helpers/cpu-ref.js';
 import { conv2dRef, groupNormRef, randomArray, relToMax } from './helpers/cpu-ref-conv.js';
@@ -215,7 +215,7 @@ describe('choosing variants', () => {
   it('defaults to the subgroup variants on CPU adapters, and to subgroup linear/attention with direct conv and the workgroup search on GPUs', async () => {
     const { gpu, kernels } = await testGpu();
     const d = defaultChoice(gpu);
-    if (isCpuAdapter(gpu) && gpu.has('subgroups')) expect(d).toEqual({ linear: 'kn_sg', attention: 'sg', conv2d: 'winograd', group_norm: 'vec4', rq_search: 'lanes' });
+    if (isCpuAdapter(gpu) && gpu.has('subgroups')) expect(d).toEqual({ linear: 'kn_sg', attention: 'sg', conv2d: 'winograd4', group_norm: 'vec4', rq_search: 'lanes' });
     if (!isCpuAdapter(gpu) && gpu.has('subgroups')) expect(d).toEqual({ linear: 'kn_sg', attention: 'sg', conv2d: 'direct', group_norm: 'chunked', rq_search: 'workgroup' });
     for (const op of Object.keys(VARIANTS) as OpName[]) expect(availableVariants(gpu, op)).toContain(d[op]);
     expect(variantsOf(kernels).choose('linear', 'rows>=64')).toBe(d.linear);
@@ -249,7 +249,7 @@ describe('choosing variants', () => {
       }
       for (const op of Object.keys(VARIANTS) as OpName[]) {
         v.setPrecision('f32');
-        expect(VARIANTS[op].find((i) => i.name === defaultChoice(gpu)[op])?.tolerance).toBeUndefined();
+        expect(isFullPrecision(op, defaultChoice(gpu)[op]), `${op} default ${defaultChoice(gpu)[op]}`).toBe(true);
       }
       expect(() => v.setPrecision('f8' as 'f32')).toThrow(/precision 'f8'/);
       // Freeing packed originals is safe only while each op reads one weight layout in every shape class.
@@ -267,21 +267,23 @@ describe('choosing variants', () => {
     }
   });
 
-  it('winograd serves 3x3 convs and leaves 1x1 to the gemm_sg of the precision; conv layouts need only agree per kernel size', async () => {
+  it('the winograd variants serve 3x3 convs and leave 1x1 to the gemm_sg of the precision; conv layouts need only agree per kernel size', async () => {
     const { gpu, kernels } = await testGpu();
     if (!gpu.has('subgroups')) return; // winograd needs subgroups (checked by availableVariants above)
     const v = variantsOf(kernels);
     try {
-      v.force('conv2d', 'winograd');
-      expect([v.choose('conv2d', 'k3'), v.choose('conv2d', 'k1')]).toEqual(['winograd', 'gemm_sg']);
-      expect(v.singleWeightLayout()).toBe(true); // 'wino' for 3x3 weights, 'f32' for 1x1 ones
-      v.setPrecision('f16');
-      expect([v.choose('conv2d', 'k3'), v.choose('conv2d', 'k1')]).toEqual(['winograd', 'gemm_sg_f16']);
-      v.setPrecision('f32');
+      for (const w of ['winograd', 'winograd4']) {
+        v.force('conv2d', w);
+        expect([v.choose('conv2d', 'k3'), v.choose('conv2d', 'k1')]).toEqual([w, 'gemm_sg']);
+        expect(v.singleWeightLayout()).toBe(true); // 'wino' / 'wino4' for 3x3 weights, 'f32' for 1x1 ones
+        v.setPrecision('f16');
+        expect([v.choose('conv2d', 'k3'), v.choose('conv2d', 'k1')]).toEqual([w, 'gemm_sg_f16']);
+        v.setPrecision('f32');
+      }
       v.force('conv2d', undefined);
-      // Tuned per class, the default still reachable: one layout per class only where the default is winograd.
-      v.setTuned({ 'conv2d/k3': 'winograd', 'conv2d/k1': 'gemm_sg' });
-      expect(v.singleWeightLayout()).toBe(defaultChoice(gpu).conv2d === 'winograd');
+      // Tuned per class, the default still reachable: one layout per class only where the default is winograd4.
+      v.setTuned({ 'conv2d/k3': 'winograd4', 'conv2d/k1': 'gemm_sg' });
+      expect(v.singleWeightLayout()).toBe(defaultChoice(gpu).conv2d === 'winograd4');
       v.setTuned({ 'conv2d/k3': 'gemm_sg' }); // 3x3 weights in 'f32' and in the default's layout (never 'f32')
       expect(v.singleWeightLayout()).toBe(false);
     } finally {

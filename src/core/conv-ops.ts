@@ -69,7 +69,7 @@ export interface Conv2dOptions extends SplitOptions {
   residual?: Tensor;
   label?: string;
   /**
-   * The 'winograd' variant's scratch: bytes of each of its two buffers at most (default 64 MiB,
+   * The 'winograd' variants' scratch: bytes of each of their two buffers at most (default 32 MiB,
    * never over the binding limit); the tiles are done in chunks that fit. Tests lower it.
    */
   winogradScratchBytes?: number;
@@ -79,7 +79,7 @@ export interface Conv2dOptions extends SplitOptions {
  * torch.nn.Conv2d(k x k, stride 1, padding k/2) with bias, + residual.  x [B,Cin,H,W], w [Cout,Cin,k,k] (k = 1 or 3) -> [B,Cout,H,W]
  * The kernel is the variant chosen for this adapter (variants.ts); gemm_sg reads the weight as a
  * transposed [Cin*k*k, Cout] matrix, packed once per weight on first use (ops.packedWeight),
- * gemm_sg_f16 the same matrix in halves, winograd (3x3) 16 Winograd-domain matrices.
+ * gemm_sg_f16 the same matrix in halves, winograd / winograd4 (3x3) 16 / 36 Winograd-domain matrices.
  */
 export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: Conv2dOptions = {}): Tensor {
   const label = opts.label ?? w.label;
@@ -93,12 +93,14 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
   const y = prog.alloc(outShape, label);
   const cost = (n: number) => ({ flops: 2 * n * Cout * H * W * Cin * K * K, bytes: 4 * (w.numel + n * (Cin + Cout * (residual ? 2 : 1)) * H * W) });
   let variant = variantsOf(prog.kernels).choose('conv2d', shapeClass('conv2d', { K }));
-  if (variant === 'winograd') {
+  variant = winogradThatFits(variant, Cin, Cout, prog.gpu.limits.maxStorageBufferBindingSize);
+  if (variant === 'winograd' || variant === 'winograd4') {
     // 3x3 only: 1x1 convs are GEMMs already and the choice delegates them (variants.ts).
+    const f = WINOGRAD[variant];
     const scratch = Math.min(opts.winogradScratchBytes ?? WINO_SCRATCH_BYTES, prog.gpu.limits.maxStorageBufferBindingSize);
-    const perTile = 16 * 4 * Math.max(cdiv(Cin, 4) * 4, Cout);
+    const perTile = f.points * 4 * Math.max(cdiv(Cin, 4) * 4, Cout);
     expect(perTile <= scratch, () => `conv2d ${label}: one Winograd tile needs ${perTile} bytes of scratch per buffer; the limit is ${scratch} bytes`);
-    winograd3x3(prog, x, w, bias, y, label, residual, Math.floor(scratch / perTile), opts);
+    winograd3x3(prog, f, x, w, bias, y, label, residual, Math.floor(scratch / perTile), opts);
     return y;
   }
   if (variant.startsWith('gemm_sg') && !subgroupsOf8(prog.gpu)) variant = 'direct';
@@ -155,50 +157,79 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
   return y;
 }
 
-/** Tiles per invocation of conv_wino_input / conv_wino_output (their RUN). */
+/** Tiles per invocation of the Winograd input and output transforms (their RUN). */
 const WINO_RUN = 4;
 
 /** Bytes of each of the two Winograd scratch buffers at most, by default (Conv2dOptions.winogradScratchBytes). */
 const WINO_SCRATCH_BYTES = 32 * 2 ** 20;
 
+/** A Winograd algorithm F(m x m, 3 x 3): its output tile side, transform points ((m + 2)^2) and kernels. */
+interface Winograd {
+  m: number;
+  points: number;
+  pack: 'wino' | 'wino4';
+  input: string;
+  output: string;
+}
+
+const WINOGRAD: Record<'winograd' | 'winograd4', Winograd> = {
+  winograd: { m: 2, points: 16, pack: 'wino', input: 'conv_wino_input', output: 'conv_wino_output' },
+  winograd4: { m: 4, points: 36, pack: 'wino4', input: 'conv_wino4_input', output: 'conv_wino4_output' },
+};
+
 /**
- * conv2d's 'winograd' variant, 3x3 only: F(2x2, 3x3) (Lavin & Gray, 2016), 16 multiply-adds per
- * 2x2 output tile and channel pair instead of 36. Per chunk of tiles:
- *   x [B,Cin,H,W] -> v [16, Tc, Cin4]      (conv_wino_input: B^T d B per 4x4 input patch)
- *   m[p] = v[p] @ u[p]  -> m [16, Tc, Cout] (16 GEMMs in one linear_kn_sg dispatch; u = G g G^T [16, Cin4, Cout4], packed once)
- *   m -> y [B,Cout,H,W] + bias + residual  (conv_wino_output: A^T m A per tile)
+ * The variant a 3x3 conv of Cin -> Cout channels takes when `variant` is chosen: a Winograd
+ * weight must fit one binding of `limit` bytes (F(4x4) of a 1024 -> 1024 conv is 151 MB), else
+ * the smaller transform, else gemm_sg. Decided by the weight's shape alone, so that each weight
+ * is packed in one layout (its original may then be freed).
+ */
+export function winogradThatFits(variant: string, Cin: number, Cout: number, limit: number): string {
+  const fits = (v: keyof typeof WINOGRAD) => WINOGRAD[v].points * cdiv(Cin, 4) * cdiv(Cout, 4) * 64 <= limit;
+  if (variant === 'winograd4' && !fits('winograd4')) variant = 'winograd';
+  if (variant === 'winograd' && !fits('winograd')) variant = 'gemm_sg';
+  return variant;
+}
+
+/**
+ * conv2d's Winograd variants, 3x3 only (Lavin & Gray, 2016): F(2x2, 3x3) does 16 multiply-adds
+ * per 2x2 output tile and channel pair instead of 36, F(4x4, 3x3) 36 per 4x4 tile instead of 144.
+ * With P = (m + 2)^2 transform points, per chunk of tiles:
+ *   x [B,Cin,H,W] -> v [P, Tc, Cin4]       (input kernel: B^T d B per (m+2)^2 input patch)
+ *   m[p] = v[p] @ u[p]  -> m [P, Tc, Cout] (P GEMMs in one linear_kn_sg dispatch; u = G g G^T [P, Cin4, Cout4], packed once)
+ *   m -> y [B,Cout,H,W] + bias + residual  (output kernel: A^T m A per tile)
  * in chunks of at most `chunk` tiles (what the scratch budget allows).
  */
-function winograd3x3(prog: Program, x: Tensor, w: Tensor, bias: Tensor, y: Tensor, label: string, residual: Tensor | undefined, chunk: number, opts: SplitOptions): void {
+function winograd3x3(prog: Program, f: Winograd, x: Tensor, w: Tensor, bias: Tensor, y: Tensor, label: string, residual: Tensor | undefined, chunk: number, opts: SplitOptions): void {
   const [B, Cin, H, W] = x.shape;
   const Cout = w.shape[0];
-  const u = packedWeight(prog, w, Cout, Cin, 'wino');
+  const u = packedWeight(prog, w, Cout, Cin, f.pack);
   const Cin4 = cdiv(Cin, 4) * 4;
-  const TH = cdiv(H, 2);
-  const TW = cdiv(W, 2);
+  const TH = cdiv(H, f.m);
+  const TW = cdiv(W, f.m);
+  const P = f.points;
   splitBatch(prog, `conv2d ${label}`, B, residual ? [x, y, residual] : [x, y], opts, (n, [xs, ys, rs]) => {
     const tiles = n * TH * TW;
     const Tc = Math.min(tiles, chunk);
-    const v = prog.alloc([16, Tc, Cin4], `${label}.winograd_in`);
-    const m = prog.alloc([16, Tc, Cout], `${label}.winograd_out`);
+    const v = prog.alloc([P, Tc, Cin4], `${label}.winograd_in`);
+    const m = prog.alloc([P, Tc, Cout], `${label}.winograd_out`);
     for (let t0 = 0; t0 < tiles; t0 += Tc) {
       const tc = Math.min(Tc, tiles - t0);
       prog.dispatch({
-        kernel: 'conv_wino_input',
+        kernel: f.input,
         uniforms: { Cin, Cin4, H, W, TH, TW, t0, Tc: tc, x_off: xs.off },
         bind: { x: xs.t, v },
         groups: cdiv(cdiv(tc, WINO_RUN) * Cin4, 64),
-        cost: { bytes: 4 * (n * Cin * H * W * (tc / tiles) + 16 * tc * Cin4) },
+        cost: { bytes: 4 * (n * Cin * H * W * (tc / tiles) + P * tc * Cin4) },
       });
-      // The GEMMs do 16 * 2 * Cin4 * Cout FLOPs per tile; they stand for the direct conv's 4 * 2 * 9 * Cin * Cout.
-      gemmKnSg(prog, { x: v, wt: u, y: m, M: tc, N: Cout, K: Cin4, batches: 16, cost: { flops: 32 * tc * Cin4 * Cout, modelFlops: 72 * tc * Cin * Cout } });
+      // The GEMMs do P * 2 * Cin4 * Cout FLOPs per tile; they stand for the direct conv's m^2 * 2 * 9 * Cin * Cout.
+      gemmKnSg(prog, { x: v, wt: u, y: m, M: tc, N: Cout, K: Cin4, batches: P, cost: { flops: 2 * P * tc * Cin4 * Cout, modelFlops: 18 * f.m * f.m * tc * Cin * Cout } });
       prog.dispatch({
-        kernel: 'conv_wino_output',
+        kernel: f.output,
         constants: { HAS_RESIDUAL: residual ? 1 : 0 },
         uniforms: { Cout, H, W, TH, TW, t0, Tc: tc, r_off: rs?.off ?? 0, y_off: ys.off },
         bind: { m, bias, residual: rs?.t ?? bias, y: ys.t },
         groups: cdiv(cdiv(tc, WINO_RUN) * Cout, 64),
-        cost: { bytes: 4 * (16 * tc * Cout + 4 * tc * Cout * (residual ? 2 : 1)) },
+        cost: { bytes: 4 * (P * tc * Cout + f.m * f.m * tc * Cout * (residual ? 2 : 1)) },
       });
     }
     prog.release(v, m);

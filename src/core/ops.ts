@@ -141,19 +141,32 @@ interface Packing {
   plan(N: number, K: number): { shape: number[]; invocations: number; uniforms: Record<string, number> };
 }
 
+/** A 3x3 conv weight [N, K, 3, 3] as P Winograd-domain [K4, N4] matrices (K4, N4 = K, N rounded up to 4); one invocation per (k, vec4 of n). */
+function winogradPlan(P: number): Packing['plan'] {
+  return (N, K) => ({ shape: [P, cdiv(K, 4) * 4, cdiv(N, 4) * 4], invocations: cdiv(K, 4) * 4 * cdiv(N, 4), uniforms: { Cout: N, Cin: K, Cin4: cdiv(K, 4) * 4, Cop4: cdiv(N, 4) } });
+}
+
 /** The packed layouts, by the name variants give in VariantInfo.packs. */
 export const PACKINGS: Record<PackedLayout, Packing> = {
   // [K, Np] f32, Np = ceil(N/4)*4: the linear_kn* and conv2d gemm_sg kernels; one invocation per vec4.
   f32: { dtype: 'f32', kernel: 'linear_pack', out: 'wt', label: '[K,N]', plan: (N, K) => ({ shape: [K, cdiv(N, 4) * 4], invocations: K * cdiv(N, 4), uniforms: { N, K, Np4: cdiv(N, 4) } }) },
   // [K, Np] in half pairs, Np = ceil(N/8)*8 (vec4u of 8 halves): the *_f16 kernels, see linear_pack_f16.wgsl.
   f16: { dtype: 'u32', kernel: 'linear_pack_f16', out: 'wh', label: '[K,N] f16', plan: (N, K) => ({ shape: [K, cdiv(N, 8) * 4], invocations: K * cdiv(N, 8), uniforms: { N, K, Np8: cdiv(N, 8) } }) },
-  // A 3x3 conv weight [N, K, 3, 3] as 16 Winograd-domain [K4, Np] matrices (K4 = ceil(K/4)*4), see conv_wino_pack.wgsl.
+  // A 3x3 conv weight in the F(2x2, 3x3) domain: 16 matrices, see conv_wino_pack.wgsl.
   wino: {
     dtype: 'f32',
     kernel: 'conv_wino_pack',
     out: 'u',
     label: '[16,Cin,Cout] winograd',
-    plan: (N, K) => ({ shape: [16, cdiv(K, 4) * 4, cdiv(N, 4) * 4], invocations: cdiv(K, 4) * 4 * cdiv(N, 4), uniforms: { Cout: N, Cin: K, Cin4: cdiv(K, 4) * 4, Cop4: cdiv(N, 4) } }),
+    plan: winogradPlan(16),
+  },
+  // The same in the F(4x4, 3x3) domain: 36 matrices, see conv_wino4_pack.wgsl.
+  wino4: {
+    dtype: 'f32',
+    kernel: 'conv_wino4_pack',
+    out: 'u',
+    label: '[36,Cin,Cout] winograd4',
+    plan: winogradPlan(36),
   },
 };
 

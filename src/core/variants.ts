@@ -35,7 +35,7 @@ export interface VariantInfo {
 }
 
 /** The packed weight layouts (ops.PACKINGS): transposed f32, transposed half pairs, Winograd domain. */
-export type PackedLayout = 'f32' | 'f16' | 'wino';
+export type PackedLayout = 'f32' | 'f16' | 'wino' | 'wino4';
 
 /** Every variant of every op; the first one is the general variant (any shape, any adapter). */
 export const VARIANTS: Record<OpName, VariantInfo[]> = {
@@ -64,6 +64,15 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
       packs: 'wino',
       delegates: { k1: { f32: 'gemm_sg', f16: 'gemm_sg_f16' } },
       flopsShare: { k3: 4 / 9 },
+    },
+    {
+      name: 'winograd4',
+      summary: '3x3: Winograd F(4x4,3x3), 4x fewer multiply-adds, error ~1e-5 of the output (vs ~1e-6); as winograd with 36 GEMMs',
+      needs: ['subgroups'],
+      tolerance: 3e-5,
+      packs: 'wino4',
+      delegates: { k1: { f32: 'gemm_sg', f16: 'gemm_sg_f16' } },
+      flopsShare: { k3: 1 / 4 },
     },
   ],
   group_norm: [
@@ -130,10 +139,11 @@ export function availableVariants(gpu: Gpu, op: OpName): string[] {
  * 729 x 256 invocations. It is the GPU default by that reasoning and has not been timed on a GPU
  * yet (bench/gpu.sh times both); on lavapipe 'lanes' is the faster (kernel lab). The
  * GPU-shaped linear and conv2d 'wg_tiled' and attention 'wg' are nobody's default until timed
- * on a GPU. On CPU adapters 3x3 convs take 'winograd' (1.2-1.8x faster than gemm_sg in the
- * kernel lab on lavapipe; untimed on GPUs, where gpu.sh times it), 1x1 gemm_sg.
+ * on a GPU. On CPU adapters 3x3 convs take 'winograd4' (2.1-3.4x faster than gemm_sg in the
+ * kernel lab on lavapipe, F(2x2) 'winograd' 1.2-1.8x; the real-size decoder's output within
+ * 1e-5 of the direct kernel's with either; untimed on GPUs, where gpu.sh times them), 1x1 gemm_sg.
  * With precision 'f16' the f16-weight variants come first where the adapter class uses that
- * kernel family (kn_sg_f16 linear everywhere; on CPU adapters winograd keeps 3x3 convs, as it is
+ * kernel family (kn_sg_f16 linear everywhere; on CPU adapters winograd4 keeps 3x3 convs, as it is
  * faster than gemm_sg_f16 there, and delegates 1x1 convs to gemm_sg_f16).
  */
 export function defaultChoice(gpu: Gpu, precision: Precision = 'f32'): Record<OpName, string> {
@@ -146,7 +156,7 @@ export function defaultChoice(gpu: Gpu, precision: Precision = 'f32'): Record<Op
   return {
     linear: pick('linear', f16 ? ['kn_sg_f16', 'kn_sg', 'kn'] : ['kn_sg', 'kn']),
     attention: pick('attention', ['sg']),
-    conv2d: pick('conv2d', cpu ? ['winograd', 'gemm_sg'] : []),
+    conv2d: pick('conv2d', cpu ? ['winograd4', 'gemm_sg'] : []),
     group_norm: pick('group_norm', cpu ? ['vec4'] : []),
     rq_search: pick('rq_search', cpu ? [] : ['workgroup']),
   };

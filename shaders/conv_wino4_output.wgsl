@@ -1,0 +1,74 @@
+// conv_wino4_output: the Winograd F(4x4, 3x3) output transform, + bias [+ residual]
+//   m        [36, Tc, Cout]    the 36 GEMM outputs of a chunk of tiles (linear_kn_sg)
+//   bias     [Cout]
+//   residual [B, Cout, H, W]   added when HAS_RESIDUAL = 1 (else any buffer), at r_off
+//   y        [B, Cout, H, W]   NCHW at y_off: y[b, co, 4ty + r, 4tx + c] = (A^T m A)[r, c] + bias[co]
+//                              for the tile's outputs inside the image
+//   A^T = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]
+//                              (Lavin & Gray, 2016)
+// Tiles numbered as in conv_wino4_input (chunk t = tile t0 + t). One invocation per output
+// channel and run of RUN consecutive tiles (co fastest).
+// Variants (override constants): HAS_RESIDUAL.
+struct Params { Cout: u32, H: u32, W: u32, TH: u32, TW: u32, t0: u32, Tc: u32, r_off: u32, y_off: u32, }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> m: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> residual: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+override HAS_RESIDUAL: u32 = 0u;
+const RUN: u32 = 4u;
+
+/** A^T v for one 6-vector v. */
+fn at(v: array<f32, 6>) -> vec4f {
+  return vec4f(
+    v[0] + v[1] + v[2] + v[3] + v[4],
+    v[1] - v[2] + 2.0 * (v[3] - v[4]),
+    v[1] + v[2] + 4.0 * (v[3] + v[4]),
+    v[1] - v[2] + 8.0 * (v[3] - v[4]) + v[5]);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let idx = (wid.x + wid.y * nwg.x) * 64u + lid;
+  let co = idx % p.Cout;
+  let t1 = (idx / p.Cout) * RUN;
+  if (t1 >= p.Tc) { return; }
+  let tg = p.t0 + t1;
+  var tx = tg % p.TW;
+  var ty = (tg / p.TW) % p.TH;
+  var b = tg / (p.TW * p.TH);
+  let plane = p.Tc * p.Cout;
+  let bv = bias[co];
+  for (var k = 0u; k < RUN; k++) {
+    let t = t1 + k;
+    if (t >= p.Tc) { break; }
+    // Columns: c[j] = A^T q[:, j] (rows 0..3 of A^T q); then rows: (A^T q) A.
+    var c: array<vec4f, 6>;
+    for (var j = 0u; j < 6u; j++) {
+      var col: array<f32, 6>;
+      for (var i = 0u; i < 6u; i++) { col[i] = m[(6u * i + j) * plane + t * p.Cout + co]; }
+      c[j] = at(col);
+    }
+    for (var r = 0u; r < 4u; r++) {
+      let oy = 4u * ty + r;
+      let row = at(array<f32, 6>(c[0][r], c[1][r], c[2][r], c[3][r], c[4][r], c[5][r]));
+      for (var cc = 0u; cc < 4u; cc++) {
+        let ox = 4u * tx + cc;
+        if (oy < p.H && ox < p.W) {
+          let o = ((b * p.Cout + co) * p.H + oy) * p.W + ox;
+          var val = row[cc] + bv;
+          if (HAS_RESIDUAL == 1u) { val += residual[p.r_off + o]; }
+          y[p.y_off + o] = val;
+        }
+      }
+    }
+    tx++;
+    if (tx == p.TW) {
+      tx = 0u;
+      ty++;
+      if (ty == p.TH) { ty = 0u; b++; }
+    }
+  }
+}

@@ -1,0 +1,44 @@
+// conv_wino4_pack: a 3x3 conv weight in the Winograd F(4x4, 3x3) domain (done once per weight)
+//   w  [Cout, Cin, 3, 3]     torch.nn.Conv2d weight
+//   u  [36, Cin4, Cop4] vec4 u[p, ci, co] = (G g G^T)[p / 6, p % 6] for g = w[co, ci], zero for
+//                            ci >= Cin or co >= Cout; Cin4 = ceil(Cin/4)*4, Cop4 = ceil(Cout/4)
+//                            vec4s of 4 output channels: 36 matrices in the [K, N] layout of
+//                            linear_kn_sg (conv_wino4_* and conv-ops.ts conv2d 'winograd4')
+//   G = [[1/4, 0, 0], [-1/6, -1/6, -1/6], [-1/6, 1/6, -1/6], [1/24, 1/12, 1/6], [1/24, -1/12, 1/6], [0, 0, 1]]
+//                            (Lavin & Gray, 2016; interpolation points 0, +-1, +-2)
+// One invocation per (ci, vec4 of output channels).
+struct Params { Cout: u32, Cin: u32, Cin4: u32, Cop4: u32, }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> u: array<vec4f>;
+
+/** G v for one 3-vector v. */
+fn g6(a: f32, b: f32, c: f32) -> array<f32, 6> {
+  return array<f32, 6>(0.25 * a, -(a + b + c) / 6.0, -(a - b + c) / 6.0, a / 24.0 + b / 12.0 + c / 6.0, a / 24.0 - b / 12.0 + c / 6.0, c);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let idx = (wid.x + wid.y * nwg.x) * 64u + lid;
+  if (idx >= p.Cin4 * p.Cop4) { return; }
+  let ci = idx / p.Cop4;
+  let c4 = idx % p.Cop4;
+  var out: array<vec4f, 36>;
+  for (var c = 0u; c < 4u; c++) {
+    let co = 4u * c4 + c;
+    if (co >= p.Cout || ci >= p.Cin) { continue; }
+    let o = (co * p.Cin + ci) * 9u;
+    // Columns first: t = G g (6 x 3), one column of g at a time; then rows: (G g) G^T (6 x 6).
+    var t: array<array<f32, 3>, 6>;
+    for (var k = 0u; k < 3u; k++) {
+      let col = g6(w[o + k], w[o + 3u + k], w[o + 6u + k]);
+      for (var i = 0u; i < 6u; i++) { t[i][k] = col[i]; }
+    }
+    for (var i = 0u; i < 6u; i++) {
+      let row = g6(t[i][0], t[i][1], t[i][2]);
+      for (var j = 0u; j < 6u; j++) { out[6u * i + j][c] = row[j]; }
+    }
+  }
+  for (var q = 0u; q < 36u; q++) { u[(q * p.Cin4 + ci) * p.Cop4 + c4] = out[q]; }
+}
