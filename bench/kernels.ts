@@ -33,7 +33,7 @@ import {
 } from '../src/core/autotune.js';
 import { KernelLibrary } from '../src/core/kernels.js';
 import { Program } from '../src/core/program.js';
-import { VARIANTS, availableVariants, isCpuAdapter, isFullPrecision, variantsOf } from '../src/core/variants.js';
+import { VARIANTS, isCpuAdapter, isFullPrecision, variantsForClass, variantsOf } from '../src/core/variants.js';
 import { createNodeGpu } from '../src/node/gpu.js';
 import { loadShaders } from '../src/node/shaders.js';
 
@@ -198,7 +198,7 @@ async function pass(kernels: KernelLibrary, cases: BenchCase[], reps: number, la
   const results = new Map<string, VariantResult[]>();
   for (const bc of cases) {
     const c = bc.make();
-    const variants = availableVariants(gpu, c.op);
+    const variants = variantsForClass(gpu, c.op, c.cls); // a variant that delegates this class would time its delegate again
     console.log(`${c.title}: ${variants.join(', ')}`);
     results.set(bc.id, await measureVariants(kernels, c, variants, { reps, log }));
   }

@@ -14,7 +14,7 @@ import { attention, heads, linear } from './ops.js';
 import { rqSearch, searchCodebookData } from './quant-ops.js';
 import { Program } from './program.js';
 import { Tensor } from './tensor.js';
-import { F32_TOLERANCE, OP_NAMES, VARIANTS, availableVariants, isFullPrecision, variantsOf, type OpName, type Precision, type TunedTable } from './variants.js';
+import { F32_TOLERANCE, OP_NAMES, VARIANTS, isFullPrecision, variantsForClass, variantsOf, type OpName, type Precision, type TunedTable } from './variants.js';
 
 export { F32_TOLERANCE } from './variants.js';
 
@@ -468,7 +468,7 @@ export async function autotune(kernels: KernelLibrary, opts: AutotuneOptions = {
   const table: TunedTable = {};
   for (const c of tuneCases().filter((t) => ops.includes(t.op))) {
     const op = c.op;
-    const variants = availableVariants(kernels.gpu, op).filter((v) => choice.precision === 'f16' || isFullPrecision(op, v));
+    const variants = variantsForClass(kernels.gpu, op, c.cls).filter((v) => choice.precision === 'f16' || isFullPrecision(op, v));
     const results = await measureVariants(kernels, c, variants, { reps: opts.reps ?? 3, log: opts.log });
     const valid = results.filter((r) => r.status === 'ok' && r.medianMs !== undefined);
     if (!valid.length) continue;

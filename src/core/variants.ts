@@ -129,6 +129,11 @@ export function availableVariants(gpu: Gpu, op: OpName): string[] {
   return VARIANTS[op].map((v) => v.name).filter((v) => !unsupported(gpu, op, v));
 }
 
+/** The variants that do a call of `op` in shape class `cls` themselves (no delegating ones), general variant first. */
+export function variantsForClass(gpu: Gpu, op: OpName, cls: string): string[] {
+  return availableVariants(gpu, op).filter((v) => !VARIANTS[op].find((i) => i.name === v)?.delegates?.[cls]);
+}
+
 /**
  * The fixed choice when nothing was tuned, from measurements: on CPU adapters (lavapipe, the
  * kernel lab) the subgroup variants of every op; on an NVIDIA H200 (bench/results/h200-*.json)
