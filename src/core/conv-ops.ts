@@ -311,8 +311,9 @@ export function upsampleNearest2x(prog: Program, x: Tensor, opts: SplitOptions &
   const [B, C, H, W] = nchw(x, `upsample_nearest2x ${label}`);
   const y = prog.alloc([B, C, 2 * H, 2 * W], label);
   splitBatch(prog, `upsample_nearest2x ${label}`, B, [x, y], opts, (n, [xs, ys]) => {
-    const count = n * C * 4 * H * W;
-    prog.dispatch({ kernel: 'upsample_nearest2x', uniforms: { n: count, H, W, x_off: xs.off, y_off: ys.off }, bind: { x: xs.t, y: ys.t }, groups: cdiv(count, 256), cost: { bytes: 5 * count } });
+    const rows = n * C * H;
+    const runsX = cdiv(W, 4); // the kernel's RUN
+    prog.dispatch({ kernel: 'upsample_nearest2x', uniforms: { rows, W, runsX, x_off: xs.off, y_off: ys.off }, bind: { x: xs.t, y: ys.t }, groups: cdiv(rows * runsX, 64), cost: { bytes: 20 * rows * W } });
   });
   return y;
 }
