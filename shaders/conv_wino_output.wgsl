@@ -1,13 +1,14 @@
-// conv_wino_output: the Winograd F(2x2, 3x3) output transform, + bias [+ residual]
-//   m        [16, Tc, Cout]    the 16 GEMM outputs of a chunk of tiles (linear_kn_sg)
+// conv_wino_output: the Winograd F(TILE x TILE, 3x3) output transform, + bias [+ residual]
+//   m        [P, Tc, Cout]     the P = (TILE + 2)^2 GEMM outputs of a chunk of tiles (linear_kn_sg)
 //   bias     [Cout]
 //   residual [B, Cout, H, W]   added when HAS_RESIDUAL = 1 (else any buffer), at r_off
-//   y        [B, Cout, H, W]   NCHW at y_off: y[b, co, 2ty + r, 2tx + c] = (A^T m A)[r, c] + bias[co]
-//                              for the tile's outputs inside the image
-//   A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]   (Lavin & Gray, 2016)
-// Tiles numbered as in conv_wino_input (chunk t = tile t0 + t). One invocation per output channel
-// and run of RUN consecutive tiles (co fastest), as in conv_wino_input.
-// Variants (override constants): HAS_RESIDUAL.
+//   y        [B, Cout, H, W]   NCHW at y_off: y[b, co, TILE ty + r, TILE tx + c] = (A^T m A)[r, c]
+//                              + bias[co] for the tile's outputs inside the image
+// Variants: TILE ({{TILE}}, a placeholder: the array sizes) 2 or 4 (Lavin & Gray, 2016):
+//   TILE 2: A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
+//   TILE 4: A^T = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]
+// Override constant HAS_RESIDUAL. Tiles numbered as in conv_wino_input (chunk t = tile t0 + t);
+// one invocation per output channel and run of RUN consecutive tiles (co fastest), as there.
 struct Params { Cout: u32, H: u32, W: u32, TH: u32, TW: u32, t0: u32, Tc: u32, r_off: u32, y_off: u32, }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -17,7 +18,21 @@ struct Params { Cout: u32, H: u32, W: u32, TH: u32, TW: u32, t0: u32, Tc: u32, r
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 override HAS_RESIDUAL: u32 = 0u;
+const TILE: u32 = {{TILE}}u;
+const N: u32 = TILE + 2u;
 const RUN: u32 = 4u;
+
+/** A^T v for one N-vector v. */
+fn at_2(v: array<f32, 4>) -> array<f32, 2> {
+  return array<f32, 2>(v[0] + v[1] + v[2], v[1] - v[2] - v[3]);
+}
+fn at_4(v: array<f32, 6>) -> array<f32, 4> {
+  return array<f32, 4>(
+    v[0] + v[1] + v[2] + v[3] + v[4],
+    v[1] - v[2] + 2.0 * (v[3] - v[4]),
+    v[1] + v[2] + 4.0 * (v[3] + v[4]),
+    v[1] - v[2] + 8.0 * (v[3] - v[4]) + v[5]);
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -34,21 +49,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var k = 0u; k < RUN; k++) {
     let t = t1 + k;
     if (t >= p.Tc) { break; }
-    var q: array<vec4f, 4>; // q[i][j] = m[4i + j, t, co]
-    for (var i = 0u; i < 4u; i++) {
-      for (var j = 0u; j < 4u; j++) { q[i][j] = m[(4u * i + j) * plane + t * p.Cout + co]; }
+    // Columns: c[j] = A^T q[:, j] (rows 0 .. TILE-1 of A^T q); then rows: (A^T q) A.
+    var c: array<array<f32, TILE>, N>;
+    for (var j = 0u; j < N; j++) {
+      var col: array<f32, N>;
+      for (var i = 0u; i < N; i++) { col[i] = m[(N * i + j) * plane + t * p.Cout + co]; }
+      c[j] = at_{{TILE}}(col);
     }
-    // Rows: A^T q (2 vec4 rows), then columns.
-    let r0 = q[0] + q[1] + q[2];
-    let r1 = q[1] - q[2] - q[3];
-    let out = array<vec2f, 2>(vec2f(r0.x + r0.y + r0.z, r0.y - r0.z - r0.w), vec2f(r1.x + r1.y + r1.z, r1.y - r1.z - r1.w));
-    for (var r = 0u; r < 2u; r++) {
-      let oy = 2u * ty + r;
-      for (var c = 0u; c < 2u; c++) {
-        let ox = 2u * tx + c;
+    for (var r = 0u; r < TILE; r++) {
+      let oy = TILE * ty + r;
+      var rowv: array<f32, N>;
+      for (var j = 0u; j < N; j++) { rowv[j] = c[j][r]; }
+      let out = at_{{TILE}}(rowv);
+      for (var cc = 0u; cc < TILE; cc++) {
+        let ox = TILE * tx + cc;
         if (oy < p.H && ox < p.W) {
           let o = ((b * p.Cout + co) * p.H + oy) * p.W + ox;
-          var val = out[r][c] + bv;
+          var val = out[cc] + bv;
           if (HAS_RESIDUAL == 1u) { val += residual[p.r_off + o]; }
           y[p.y_off + o] = val;
         }

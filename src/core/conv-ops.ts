@@ -163,18 +163,16 @@ const WINO_RUN = 4;
 /** Bytes of each of the two Winograd scratch buffers at most, by default (Conv2dOptions.winogradScratchBytes). */
 const WINO_SCRATCH_BYTES = 32 * 2 ** 20;
 
-/** A Winograd algorithm F(m x m, 3 x 3): its output tile side, transform points ((m + 2)^2) and kernels. */
+/** A Winograd algorithm F(m x m, 3 x 3): its output tile side (the kernels' TILE), transform points ((m + 2)^2), weight layout. */
 interface Winograd {
   m: number;
   points: number;
   pack: 'wino' | 'wino4';
-  input: string;
-  output: string;
 }
 
 const WINOGRAD: Record<'winograd' | 'winograd4', Winograd> = {
-  winograd: { m: 2, points: 16, pack: 'wino', input: 'conv_wino_input', output: 'conv_wino_output' },
-  winograd4: { m: 4, points: 36, pack: 'wino4', input: 'conv_wino4_input', output: 'conv_wino4_output' },
+  winograd: { m: 2, points: 16, pack: 'wino' },
+  winograd4: { m: 4, points: 36, pack: 'wino4' },
 };
 
 /**
@@ -194,9 +192,9 @@ export function winogradThatFits(variant: string, Cin: number, Cout: number, lim
  * conv2d's Winograd variants, 3x3 only (Lavin & Gray, 2016): F(2x2, 3x3) does 16 multiply-adds
  * per 2x2 output tile and channel pair instead of 36, F(4x4, 3x3) 36 per 4x4 tile instead of 144.
  * With P = (m + 2)^2 transform points, per chunk of tiles:
- *   x [B,Cin,H,W] -> v [P, Tc, Cin4]       (input kernel: B^T d B per (m+2)^2 input patch)
+ *   x [B,Cin,H,W] -> v [P, Tc, Cin4]       (conv_wino_input: B^T d B per (m+2)^2 input patch)
  *   m[p] = v[p] @ u[p]  -> m [P, Tc, Cout] (P GEMMs in one linear_kn_sg dispatch; u = G g G^T [P, Cin4, Cout4], packed once)
- *   m -> y [B,Cout,H,W] + bias + residual  (output kernel: A^T m A per tile)
+ *   m -> y [B,Cout,H,W] + bias + residual  (conv_wino_output: A^T m A per tile)
  * in chunks of at most `chunk` tiles (what the scratch budget allows).
  */
 function winograd3x3(prog: Program, f: Winograd, x: Tensor, w: Tensor, bias: Tensor, y: Tensor, label: string, residual: Tensor | undefined, chunk: number, opts: SplitOptions): void {
@@ -215,7 +213,8 @@ function winograd3x3(prog: Program, f: Winograd, x: Tensor, w: Tensor, bias: Ten
     for (let t0 = 0; t0 < tiles; t0 += Tc) {
       const tc = Math.min(Tc, tiles - t0);
       prog.dispatch({
-        kernel: f.input,
+        kernel: 'conv_wino_input',
+        defines: { TILE: f.m },
         uniforms: { Cin, Cin4, H, W, TH, TW, t0, Tc: tc, x_off: xs.off },
         bind: { x: xs.t, v },
         groups: cdiv(cdiv(tc, WINO_RUN) * Cin4, 64),
@@ -224,7 +223,8 @@ function winograd3x3(prog: Program, f: Winograd, x: Tensor, w: Tensor, bias: Ten
       // The GEMMs do P * 2 * Cin4 * Cout FLOPs per tile; they stand for the direct conv's m^2 * 2 * 9 * Cin * Cout.
       gemmKnSg(prog, { x: v, wt: u, y: m, M: tc, N: Cout, K: Cin4, batches: P, cost: { flops: 2 * P * tc * Cin4 * Cout, modelFlops: 18 * f.m * f.m * tc * Cin * Cout } });
       prog.dispatch({
-        kernel: f.output,
+        kernel: 'conv_wino_output',
+        defines: { TILE: f.m },
         constants: { HAS_RESIDUAL: residual ? 1 : 0 },
         uniforms: { Cout, H, W, TH, TW, t0, Tc: tc, r_off: rs?.off ?? 0, y_off: ys.off },
         bind: { m, bias, residual: rs?.t ?? bias, y: ys.t },

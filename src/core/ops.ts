@@ -1,5 +1,6 @@
 // One function per kernel: checks shapes, allocates the output from the program's pool and
 // records the dispatch. Shapes in comments are the tensors' logical shapes.
+import type { Defines } from './kernels.js';
 import type { Cost, Program } from './program.js';
 import { Tensor, releasedWhy, shapeStr, type GpuDType } from './tensor.js';
 import { pickWorkgroup, shapeClass, subgroupsOf8, variantsOf, type PackedLayout } from './variants.js';
@@ -135,6 +136,7 @@ const packed = new WeakMap<GPUBuffer, Map<string, Tensor>>();
 interface Packing {
   dtype: GpuDType;
   kernel: string;
+  defines?: Defines;
   /** The packing kernel's output binding. */
   out: string;
   label: string;
@@ -153,21 +155,9 @@ export const PACKINGS: Record<PackedLayout, Packing> = {
   // [K, Np] in half pairs, Np = ceil(N/8)*8 (vec4u of 8 halves): the *_f16 kernels, see linear_pack_f16.wgsl.
   f16: { dtype: 'u32', kernel: 'linear_pack_f16', out: 'wh', label: '[K,N] f16', plan: (N, K) => ({ shape: [K, cdiv(N, 8) * 4], invocations: K * cdiv(N, 8), uniforms: { N, K, Np8: cdiv(N, 8) } }) },
   // A 3x3 conv weight in the F(2x2, 3x3) domain: 16 matrices, see conv_wino_pack.wgsl.
-  wino: {
-    dtype: 'f32',
-    kernel: 'conv_wino_pack',
-    out: 'u',
-    label: '[16,Cin,Cout] winograd',
-    plan: winogradPlan(16),
-  },
-  // The same in the F(4x4, 3x3) domain: 36 matrices, see conv_wino4_pack.wgsl.
-  wino4: {
-    dtype: 'f32',
-    kernel: 'conv_wino4_pack',
-    out: 'u',
-    label: '[36,Cin,Cout] winograd4',
-    plan: winogradPlan(36),
-  },
+  wino: { dtype: 'f32', kernel: 'conv_wino_pack', defines: { TILE: 2 }, out: 'u', label: '[16,Cin,Cout] winograd', plan: winogradPlan(16) },
+  // The same in the F(4x4, 3x3) domain: 36 matrices.
+  wino4: { dtype: 'f32', kernel: 'conv_wino_pack', defines: { TILE: 4 }, out: 'u', label: '[36,Cin,Cout] winograd4', plan: winogradPlan(36) },
 };
 
 /**
@@ -191,7 +181,7 @@ export function packedWeight(prog: Program, w: Tensor, N: number, K: number, lay
   });
   const out = new Tensor(buffer, plan.shape, p.dtype, 0, `${w.label} ${p.label}`);
   out.pinned = true;
-  runOnce(prog, p.kernel, plan.uniforms, { w, [p.out]: out }, cdiv(plan.invocations, 64));
+  runOnce(prog, p.kernel, p.defines ?? {}, plan.uniforms, { w, [p.out]: out }, cdiv(plan.invocations, 64));
   if (!byLayout) packed.set(w.buffer, (byLayout = new Map()));
   byLayout.set(key, out);
   prog.onPacked?.(w);
@@ -216,10 +206,10 @@ export function releasePacked(buffer: GPUBuffer): void {
  * program is being recorded, which cannot wait for asynchronous pipeline creation). Errors surface
  * as the device's uncaptured errors, which Gpu.check() throws at the next run.
  */
-function runOnce(prog: Program, kernel: string, uniforms: Record<string, number>, bind: Record<string, Tensor>, groups: number): void {
+function runOnce(prog: Program, kernel: string, defines: Defines, uniforms: Record<string, number>, bind: Record<string, Tensor>, groups: number): void {
   const gpu = prog.gpu;
   const { device } = gpu;
-  const info = prog.kernels.info(kernel);
+  const info = prog.kernels.info(kernel, defines);
   const u = info.uniform!;
   const data = new DataView(new ArrayBuffer(Math.ceil(u.size / 16) * 16));
   for (const m of u.members) {
