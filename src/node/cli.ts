@@ -33,7 +33,7 @@ options: --adapter auto|cpu|ICD.json (WebGPU adapter), --quiet (no progress), --
   --profile (encode/decode/reconstruct/bench: a per-kernel GPU time table on stderr),
   --kernel op=variant[,op=variant] (kernel variants: linear, attention, conv2d, group_norm, rq_search; see 'info'),
   --autotune (measure the variants on this adapter and keep the winners in ~/.cache/dualtoken/),
-  --precision f32|f16 (f16: weights stored as halves in linear and conv kernels, math in f32; faster on
+  --precision f32|f16 (f16: linear (CPU adapters: and 1x1 conv) weights stored as halves, math in f32; faster encode on
   CPU adapters, outputs off by ~1e-3 of their size and codes may differ from the official model's; default f32)`;
 
 const VALUE_FLAGS = ['model', 'pixel-values', 'out', 'adapter', 'format', 'dtype', 'preset', 'batch', 'batch-size', 'reps', 'json', 'kernel', 'precision'];
