@@ -1,15 +1,17 @@
 // The pixel decoder at the released model's size (model_config_siglip_384_rvq8: ch 128,
 // ch_mult [1,1,4,4,8], 2 res blocks, attention at 24, decoder_in_channels 1024, 24x24 latent,
-// 384 px) with synthetic weights of the real shapes: runs end to end, finite output.
+// 384 px) with synthetic weights of the real shapes: runs end to end, finite output, and the
+// default conv variant (Winograd on CPU adapters) agrees with the implicit-GEMM one.
 // About 1.1 TFLOP, so minutes on a CPU adapter: only with DUALTOKEN_SLOW=1.
 import { describe, expect, it } from 'vitest';
 import { gridSize, parseConfig } from '../src/core/config.js';
 import { Program } from '../src/core/program.js';
+import { availableVariants, variantsOf } from '../src/core/variants.js';
 import { Weights } from '../src/core/weights.js';
 import { decodeFromFeatures, usedByDecoder } from '../src/model/decoder.js';
 import { SIGLIP_384_RVQ8 } from '../src/model/presets.js';
 import { SyntheticSource } from '../src/model/synthetic.js';
-import { randomArray } from './helpers/cpu-ref-conv.js';
+import { randomArray, relToMax } from './helpers/cpu-ref-conv.js';
 import { runAndRead, testGpu, upload } from './helpers/gpu.js';
 
 describe('pixel decoder at the real size', () => {
@@ -45,6 +47,27 @@ describe('pixel decoder at the real size', () => {
       expect(maxAbs).toBeGreaterThan(0);
       prog.destroy();
       weights.destroy();
+
+      // The same decode with the implicit-GEMM conv (no Winograd transforms, float64-checked at
+      // 1.5e-6 per conv): the default variant's output may differ from it by f32 noise only.
+      const variants = variantsOf(kernels);
+      const chosen = variants.choose('conv2d', 'k3');
+      if (chosen !== 'gemm_sg' && availableVariants(gpu, 'conv2d').includes('gemm_sg')) {
+        variants.force('conv2d', 'gemm_sg');
+        try {
+          const w2 = new Weights(gpu, new SyntheticSource(cfg));
+          await w2.load(usedByDecoder);
+          const p2 = new Program(kernels, 'decoder 384 gemm_sg');
+          const [ref] = await runAndRead(p2, [decodeFromFeatures(p2, w2, cfg, feats)]);
+          const err = relToMax(out, ref);
+          console.log(`real-size decoder: ${chosen} vs gemm_sg rel_to_max ${err.toExponential(2)}`);
+          expect(err, `${chosen} vs gemm_sg`).toBeLessThan(1e-4);
+          p2.destroy();
+          w2.destroy();
+        } finally {
+          variants.force('conv2d', undefined);
+        }
+      }
       feats.buffer.destroy();
     },
     3_600_000,
