@@ -220,8 +220,8 @@ function winograd3x3(prog: Program, f: Winograd, x: Tensor, w: Tensor, bias: Ten
         groups: cdiv(cdiv(tc, WINO_RUN) * Cin4, 64),
         cost: { bytes: 4 * (n * Cin * H * W * (tc / tiles) + P * tc * Cin4) },
       });
-      // The GEMMs do P * 2 * Cin4 * Cout FLOPs per tile; they stand for the direct conv's m^2 * 2 * 9 * Cin * Cout.
-      gemmKnSg(prog, { x: v, wt: u, y: m, M: tc, N: Cout, K: Cin4, batches: P, cost: { flops: 2 * P * tc * Cin4 * Cout, modelFlops: 18 * f.m * f.m * tc * Cin * Cout } });
+      // The GEMMs do P * 2 * Cin4 * Cout FLOPs per tile; they stand for the chunk's share of the direct conv's.
+      gemmKnSg(prog, { x: v, wt: u, y: m, M: tc, N: Cout, K: Cin4, batches: P, cost: { flops: 2 * P * tc * Cin4 * Cout, modelFlops: (18 * Cin * Cout * n * H * W * tc) / tiles } });
       prog.dispatch({
         kernel: 'conv_wino_output',
         defines: { TILE: f.m },
