@@ -4,7 +4,7 @@
 //                            tile t0 + t and channel ci (zero outside the image, padding 1, and
 //                            for ci >= Cin); N = TILE + 2, P = N * N, Cin4 = ceil(Cin/4)*4, so each
 //                            v[p] is a GEMM input [Tc, Cin4] for linear_kn_sg
-// Variants: TILE ({{TILE}}, a placeholder: the array sizes) 2 or 4 (Lavin & Gray, 2016):
+// Placeholders: RUN ({{RUN}}) tiles per invocation; TILE ({{TILE}}: the array sizes) 2 or 4 (Lavin & Gray, 2016):
 //   TILE 2: B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
 //   TILE 4: B^T = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
 //                  [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
@@ -21,7 +21,7 @@ struct Params { Cin: u32, Cin4: u32, H: u32, W: u32, TH: u32, TW: u32, t0: u32, 
 
 const TILE: u32 = {{TILE}}u;
 const N: u32 = TILE + 2u;
-const RUN: u32 = 4u;
+const RUN: u32 = {{RUN}}u;
 
 /** B^T v for one N-vector v. */
 fn bt_2(v: array<f32, 4>) -> array<f32, 4> {

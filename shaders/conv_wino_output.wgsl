@@ -4,7 +4,7 @@
 //   residual [B, Cout, H, W]   added when HAS_RESIDUAL = 1 (else any buffer), at r_off
 //   y        [B, Cout, H, W]   NCHW at y_off: y[b, co, TILE ty + r, TILE tx + c] = (A^T m A)[r, c]
 //                              + bias[co] for the tile's outputs inside the image
-// Variants: TILE ({{TILE}}, a placeholder: the array sizes) 2 or 4 (Lavin & Gray, 2016):
+// Placeholders: RUN ({{RUN}}) tiles per invocation; TILE ({{TILE}}: the array sizes) 2 or 4 (Lavin & Gray, 2016):
 //   TILE 2: A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
 //   TILE 4: A^T = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]
 // Override constant HAS_RESIDUAL. Tiles numbered as in conv_wino_input (chunk t = tile t0 + t);
@@ -20,7 +20,7 @@ struct Params { Cout: u32, H: u32, W: u32, TH: u32, TW: u32, t0: u32, Tc: u32, r
 override HAS_RESIDUAL: u32 = 0u;
 const TILE: u32 = {{TILE}}u;
 const N: u32 = TILE + 2u;
-const RUN: u32 = 4u;
+const RUN: u32 = {{RUN}}u;
 
 /** A^T v for one N-vector v. */
 fn at_2(v: array<f32, 4>) -> array<f32, 2> {

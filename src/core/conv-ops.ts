@@ -94,9 +94,9 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
   const cost = (n: number) => ({ flops: 2 * n * Cout * H * W * Cin * K * K, bytes: 4 * (w.numel + n * (Cin + Cout * (residual ? 2 : 1)) * H * W) });
   let variant = variantsOf(prog.kernels).choose('conv2d', shapeClass('conv2d', { K }));
   variant = winogradThatFits(variant, Cin, Cout, prog.gpu.limits.maxStorageBufferBindingSize);
-  if (variant === 'winograd' || variant === 'winograd4') {
+  const f = WINOGRAD[variant as keyof typeof WINOGRAD];
+  if (f) {
     // 3x3 only: 1x1 convs are GEMMs already and the choice delegates them (variants.ts).
-    const f = WINOGRAD[variant];
     const scratch = Math.min(opts.winogradScratchBytes ?? WINO_SCRATCH_BYTES, prog.gpu.limits.maxStorageBufferBindingSize);
     const perTile = f.points * 4 * Math.max(cdiv(Cin, 4) * 4, Cout);
     expect(perTile <= scratch, () => `conv2d ${label}: one Winograd tile needs ${perTile} bytes of scratch per buffer; the limit is ${scratch} bytes`);
@@ -157,7 +157,7 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
   return y;
 }
 
-/** Tiles per invocation of the Winograd input and output transforms (their RUN). */
+/** Tiles per invocation of the Winograd input and output transforms (their RUN placeholder). */
 const WINO_RUN = 4;
 
 /** Bytes of each of the two Winograd scratch buffers at most, by default (Conv2dOptions.winogradScratchBytes). */
@@ -214,7 +214,7 @@ function winograd3x3(prog: Program, f: Winograd, x: Tensor, w: Tensor, bias: Ten
       const tc = Math.min(Tc, tiles - t0);
       prog.dispatch({
         kernel: 'conv_wino_input',
-        defines: { TILE: f.m },
+        defines: { TILE: f.m, RUN: WINO_RUN },
         uniforms: { Cin, Cin4, H, W, TH, TW, t0, Tc: tc, x_off: xs.off },
         bind: { x: xs.t, v },
         groups: cdiv(cdiv(tc, WINO_RUN) * Cin4, 64),
@@ -224,7 +224,7 @@ function winograd3x3(prog: Program, f: Winograd, x: Tensor, w: Tensor, bias: Ten
       gemmKnSg(prog, { x: v, wt: u, y: m, M: tc, N: Cout, K: Cin4, batches: P, cost: { flops: 2 * P * tc * Cin4 * Cout, modelFlops: (18 * Cin * Cout * n * H * W * tc) / tiles } });
       prog.dispatch({
         kernel: 'conv_wino_output',
-        defines: { TILE: f.m },
+        defines: { TILE: f.m, RUN: WINO_RUN },
         constants: { HAS_RESIDUAL: residual ? 1 : 0 },
         uniforms: { Cout, H, W, TH, TW, t0, Tc: tc, r_off: rs?.off ?? 0, y_off: ys.off },
         bind: { m, bias, residual: rs?.t ?? bias, y: ys.t },
@@ -312,8 +312,9 @@ export function upsampleNearest2x(prog: Program, x: Tensor, opts: SplitOptions &
   const y = prog.alloc([B, C, 2 * H, 2 * W], label);
   splitBatch(prog, `upsample_nearest2x ${label}`, B, [x, y], opts, (n, [xs, ys]) => {
     const rows = n * C * H;
-    const runsX = cdiv(W, 4); // the kernel's RUN
-    prog.dispatch({ kernel: 'upsample_nearest2x', uniforms: { rows, W, runsX, x_off: xs.off, y_off: ys.off }, bind: { x: xs.t, y: ys.t }, groups: cdiv(rows * runsX, 64), cost: { bytes: 20 * rows * W } });
+    const RUN = 4; // inputs per invocation
+    const runsX = cdiv(W, RUN);
+    prog.dispatch({ kernel: 'upsample_nearest2x', defines: { RUN }, uniforms: { rows, W, runsX, x_off: xs.off, y_off: ys.off }, bind: { x: xs.t, y: ys.t }, groups: cdiv(rows * runsX, 64), cost: { bytes: 20 * rows * W } });
   });
   return y;
 }

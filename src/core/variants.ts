@@ -37,6 +37,9 @@ export interface VariantInfo {
 /** The packed weight layouts (ops.PACKINGS): transposed f32, transposed half pairs, Winograd domain. */
 export type PackedLayout = 'f32' | 'f16' | 'wino' | 'wino4';
 
+/** The Winograd conv variants serve 3x3 convs only; 1x1 convs (GEMMs already) go to the precision's gemm_sg. */
+const ONE_BY_ONE_TO_GEMM_SG: VariantInfo['delegates'] = { k1: { f32: 'gemm_sg', f16: 'gemm_sg_f16' } };
+
 /** Every variant of every op; the first one is the general variant (any shape, any adapter). */
 export const VARIANTS: Record<OpName, VariantInfo[]> = {
   linear: [
@@ -62,7 +65,7 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
       summary: '3x3: Winograd F(2x2,3x3), 2.25x fewer multiply-adds: input transform, 16 GEMMs (linear kn_sg), output transform; 1x1 takes gemm_sg',
       needs: ['subgroups'],
       packs: 'wino',
-      delegates: { k1: { f32: 'gemm_sg', f16: 'gemm_sg_f16' } },
+      delegates: ONE_BY_ONE_TO_GEMM_SG,
       flopsShare: { k3: 4 / 9 },
     },
     {
@@ -71,7 +74,7 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
       needs: ['subgroups'],
       tolerance: 3e-5,
       packs: 'wino4',
-      delegates: { k1: { f32: 'gemm_sg', f16: 'gemm_sg_f16' } },
+      delegates: ONE_BY_ONE_TO_GEMM_SG,
       flopsShare: { k3: 1 / 4 },
     },
   ],
