@@ -3,8 +3,8 @@
 #   run(command: "bash bench/gpu.sh", carry: [".gpu"], timeout_s: 590)
 # The end-to-end benchmark of the real 384 configuration (synthetic weights of the real shapes)
 # through Dawn + the NVIDIA Vulkan driver, then the PyTorch eager reference of the same shapes.
-# Results land in $OUT (e2e-gpu.json, e2e-gpu-alt1..5.json, torch-gpu.json, golden.log with the GPU's
-# name, e2e.log): 9 files.
+# Results land in $OUT (e2e-gpu.json, e2e-gpu-alt1..7.json, torch-gpu.json, golden.log with the GPU's
+# name, e2e.log): 11 files.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -26,18 +26,20 @@ done 2>&1 | grep -v '^Warning' | tee -a "$OUT/golden.log"
 # Overridable for a dry run on a CPU machine, e.g. BENCH_ARGS / ALT_BENCH_ARGS="--model test/fixtures/golden/tiny --batch 1".
 BENCH_ARGS=${BENCH_ARGS:---preset siglip_384_rvq8 --batch 1,4 --reps 5 --profile}
 TORCH_ARGS=${TORCH_ARGS:---batch 1,4 --reps 5}
-ALT_BENCH_ARGS=${ALT_BENCH_ARGS:---preset siglip_384_rvq8 --batch 1,4 --reps 3}
+ALT_BENCH_ARGS=${ALT_BENCH_ARGS:---preset siglip_384_rvq8 --batch 4 --reps 3}
 # shellcheck disable=SC2086
 /tmp/node .gpu/dualtoken.mjs bench $BENCH_ARGS --json "$OUT/e2e-gpu.json" 2>&1 | tee "$OUT/e2e.log"
-# The same with other variants, one run per set (default: the previous GPU default's CPU-shaped
-# quantizer search, then the GPU-shaped linear, conv and attention and the F(4x4) Winograd conv,
+# The same with other variants or precision, one run per ';'-separated set of options (default:
+# the previous GPU default's CPU-shaped quantizer search, the GPU-shaped linear, conv and
+# attention, the F(4x4) Winograd conv, precision f16, and f16 with the f16-arithmetic linear;
 # none timed on a GPU before).
-ALT=${ALT_KERNELS:-rq_search=lanes linear=wg_tiled conv2d=wg_tiled attention=wg conv2d=winograd4}
+ALT=${ALT_RUNS:---kernel rq_search=lanes;--kernel linear=wg_tiled;--kernel conv2d=wg_tiled;--kernel attention=wg;--kernel conv2d=winograd4;--precision f16;--precision f16 --kernel linear=wg_tiled_f16}
 i=0
-for K in $ALT; do
+IFS=';' read -ra SETS <<< "$ALT"
+for S in "${SETS[@]}"; do
   i=$((i + 1))
   # shellcheck disable=SC2086
-  /tmp/node .gpu/dualtoken.mjs bench $ALT_BENCH_ARGS --kernel "$K" --json "$OUT/e2e-gpu-alt$i.json" 2>&1 | tee -a "$OUT/e2e.log"
+  /tmp/node .gpu/dualtoken.mjs bench $ALT_BENCH_ARGS $S --json "$OUT/e2e-gpu-alt$i.json" 2>&1 | tee -a "$OUT/e2e.log"
 done
 # shellcheck disable=SC2086
 PYTHONUNBUFFERED=1 python3 bench/torch_ref.py $TORCH_ARGS --json "$OUT/torch-gpu.json" 2>&1 | tee -a "$OUT/e2e.log"

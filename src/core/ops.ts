@@ -80,6 +80,10 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
   } else if (variant === 'wg_tiled') {
     const tilesN = cdiv(N, 64);
     prog.dispatch({ kernel: 'linear_wg_tiled', constants, uniforms: { M, N, K, tilesN }, bind: { ...bind(w), w }, groups: cdiv(M, 64) * tilesN, cost });
+  } else if (variant === 'wg_tiled_f16') {
+    const wh = packedWeight(prog, w, N, K, 'f16');
+    const tilesN = cdiv(N, 64);
+    prog.dispatch({ kernel: 'linear_wg_tiled_f16', constants, uniforms: { M, N, K, Np8: cdiv(N, 8), tilesN }, bind: { ...bind(wh), wh }, groups: cdiv(M, 64) * tilesN, cost });
   } else {
     const tilesN = cdiv(N, 4);
     prog.dispatch({ kernel: 'linear', constants, uniforms: { M, N, K, tilesN }, bind: { ...bind(w), w }, groups: cdiv(cdiv(M, 4) * tilesN, 64), cost });

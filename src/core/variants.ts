@@ -49,6 +49,13 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
     { name: 'kn_sg', summary: 'kn with the rows shared through subgroup shuffles (K % 4 == 0)', needs: ['subgroups'], packs: 'f32' },
     { name: 'kn_sg_f16', summary: 'kn_sg on f16 weights (8 columns per invocation), f32 math; tolerance 2e-3', needs: ['subgroups'], tolerance: 2e-3, packs: 'f16' },
     { name: 'wg_tiled', summary: 'GPU-shaped: 64x64 tile per 16x16 workgroup, K in steps of 16 staged in workgroup memory, [N,K] weight (any shape)' },
+    {
+      name: 'wg_tiled_f16',
+      summary: 'wg_tiled in f16 arithmetic (f16 weights and staged inputs, 16-term f16 sums added in f32; any shape); tolerance 3e-3',
+      needs: ['shader-f16'],
+      tolerance: 3e-3,
+      packs: 'f16',
+    },
   ],
   attention: [
     { name: 'lane', summary: 'one query per invocation, online softmax' },
