@@ -31,9 +31,9 @@ ALT_BENCH_ARGS=${ALT_BENCH_ARGS:---preset siglip_384_rvq8 --batch 4 --reps 3}
 /tmp/node .gpu/dualtoken.mjs bench $BENCH_ARGS --json "$OUT/e2e-gpu.json" 2>&1 | tee "$OUT/e2e.log"
 # The same with other variants or precision, one run per ';'-separated set of options (default:
 # the previous GPU default's CPU-shaped quantizer search, the GPU-shaped linear, conv and
-# attention, the F(4x4) Winograd conv, precision f16, and f16 with the f16-arithmetic linear;
+# attention, the F(4x4) Winograd conv, precision f16, and f16 with the f16-arithmetic linear and conv;
 # none timed on a GPU before).
-ALT=${ALT_RUNS:---kernel rq_search=lanes;--kernel linear=wg_tiled;--kernel conv2d=wg_tiled;--kernel attention=wg;--kernel conv2d=winograd4;--precision f16;--precision f16 --kernel linear=wg_tiled_f16}
+ALT=${ALT_RUNS:---kernel rq_search=lanes;--kernel linear=wg_tiled;--kernel conv2d=wg_tiled;--kernel attention=wg;--kernel conv2d=winograd4;--precision f16;--precision f16 --kernel linear=wg_tiled_f16,conv2d=wg_tiled_f16}
 i=0
 IFS=';' read -ra SETS <<< "$ALT"
 for S in "${SETS[@]}"; do

@@ -6,13 +6,18 @@
 //   residual [B, Cout, H, W]     added after the bias when HAS_RESIDUAL = 1 (else any buffer), at r_off
 //   y        [B, Cout, H, W]     at y_off
 //   x_off, r_off, y_off: element offset of batch item 0 inside the bound range.
-// Variants (override constants): KSIZE (1 or 3; padding KSIZE/2), HAS_RESIDUAL.
+// Variants (override constants): KSIZE (1 or 3; padding KSIZE/2), HAS_RESIDUAL; the arithmetic
+// type T ({{T}}, a placeholder with ENABLE, {{ENABLE}}): f32 (variant wg_tiled) or f16
+// (wg_tiled_f16, `enable f16;`, for GPUs with double-rate half arithmetic).
 // The GPU-shaped variant: an implicit GEMM whose rows are the B*H*W output pixels and columns the
 // output channels, tiled like linear_wg_tiled: a 16 x 16 workgroup owns 64 pixels x 64 channels;
 // the Cin*K*K reduction is walked in steps of 16, staging the weight slice (consecutive invocations
 // read consecutive k) and the input slice gathered on the fly (consecutive invocations read
-// consecutive pixels; zero outside the image) in workgroup memory; each invocation updates its
-// 4 x 4 outputs, pixels ty + 16 i and channels tx + 16 j. Accumulation in f32.
+// consecutive pixels; zero outside the image), converted to T, in workgroup memory; each
+// invocation sums the step's 16 products of its 4 x 4 outputs, pixels ty + 16 i and channels
+// tx + 16 j, in T and adds that to an f32 accumulator (with T = f16: about 1e-3 of the output's
+// size, held to 3e-3; values within f16's range). The weight stays f32 in memory.
+{{ENABLE}}
 struct Params {
   B: u32, Cin: u32, Cout: u32, H: u32, W: u32,
   tilesN: u32, x_off: u32, r_off: u32, y_off: u32,
@@ -31,8 +36,8 @@ override HAS_RESIDUAL: u32 = 0u;
 const TILE: u32 = 64u;
 const BK: u32 = 16u;
 
-var<workgroup> xs: array<f32, 1024>; // [BK][TILE]: xs[kk * TILE + r] = input of pixel m0 + r at reduction index k0 + kk
-var<workgroup> ws: array<f32, 1024>; // [BK][TILE]: ws[kk * TILE + c] = w[n0 + c, k0 + kk]
+var<workgroup> xs: array<{{T}}, 1024>; // [BK][TILE]: xs[kk * TILE + r] = input of pixel m0 + r at reduction index k0 + kk
+var<workgroup> ws: array<{{T}}, 1024>; // [BK][TILE]: ws[kk * TILE + c] = w[n0 + c, k0 + kk]
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u,
@@ -70,23 +75,25 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
           v = x[p.x_off + ((b * p.Cin + ci) * p.H + u32(iy)) * p.W + u32(ix)];
         }
       }
-      xs[kr * TILE + r] = v;
+      xs[kr * TILE + r] = {{T}}(v);
       // Weight: consecutive invocations take consecutive k.
       let kk = e % BK;
       let c = e / BK;
       let n = n0 + c;
       let kw = k0 + kk;
-      ws[kk * TILE + c] = select(0.0, w[min(n, p.Cout - 1u) * Kd + min(kw, Kd - 1u)], n < p.Cout && kw < Kd);
+      ws[kk * TILE + c] = {{T}}(select(0.0, w[min(n, p.Cout - 1u) * Kd + min(kw, Kd - 1u)], n < p.Cout && kw < Kd));
     }
     workgroupBarrier();
+    var part = array<vec4<{{T}}>, 4>(); // this step's 16-term sums
     for (var kk = 0u; kk < BK; kk++) {
-      let a = vec4f(xs[kk * TILE + ty], xs[kk * TILE + ty + 16u], xs[kk * TILE + ty + 32u], xs[kk * TILE + ty + 48u]);
-      let b = vec4f(ws[kk * TILE + tx], ws[kk * TILE + tx + 16u], ws[kk * TILE + tx + 32u], ws[kk * TILE + tx + 48u]);
-      acc[0] = fma(vec4f(a.x), b, acc[0]);
-      acc[1] = fma(vec4f(a.y), b, acc[1]);
-      acc[2] = fma(vec4f(a.z), b, acc[2]);
-      acc[3] = fma(vec4f(a.w), b, acc[3]);
+      let a = vec4<{{T}}>(xs[kk * TILE + ty], xs[kk * TILE + ty + 16u], xs[kk * TILE + ty + 32u], xs[kk * TILE + ty + 48u]);
+      let b = vec4<{{T}}>(ws[kk * TILE + tx], ws[kk * TILE + tx + 16u], ws[kk * TILE + tx + 32u], ws[kk * TILE + tx + 48u]);
+      part[0] = fma(vec4<{{T}}>(a.x), b, part[0]);
+      part[1] = fma(vec4<{{T}}>(a.y), b, part[1]);
+      part[2] = fma(vec4<{{T}}>(a.z), b, part[2]);
+      part[3] = fma(vec4<{{T}}>(a.w), b, part[3]);
     }
+    for (var i = 0u; i < 4u; i++) { acc[i] += vec4f(part[i]); }
     workgroupBarrier();
   }
   for (var i = 0u; i < 4u; i++) {

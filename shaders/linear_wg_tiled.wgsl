@@ -4,13 +4,20 @@
 //   bias     [N]      used when HAS_BIAS = 1 (else any buffer)
 //   residual [M, N]   added after the activation when HAS_RESIDUAL = 1 (else any buffer)
 //   y        [M, N]
-// Variants (override constants): HAS_BIAS, HAS_RESIDUAL, ACT (0 = none, 1 = GELU tanh approximation).
+// Variants (override constants): HAS_BIAS, HAS_RESIDUAL, ACT (0 = none, 1 = GELU tanh approximation);
+// the arithmetic type T ({{T}}, a placeholder with ENABLE, {{ENABLE}}): f32 (variant wg_tiled) or
+// f16 (wg_tiled_f16, `enable f16;`, for GPUs with double-rate half arithmetic).
 // The GPU-shaped variant (any M, N, K): a 16 x 16 workgroup owns a 64 x 64 tile of y; K is walked
-// in steps of 16, each step staging the 64 x 16 slices of x and w in workgroup memory with
-// coalesced loads (consecutive invocations read consecutive k), then each invocation updates its
-// 4 x 4 outputs, rows ty + 16 i and columns tx + 16 j, so that the 16 invocations of a row of the
-// workgroup read 16 consecutive words of the w slice (no bank conflicts) and one word of the x
-// slice (a broadcast). Elements past M, N or K are staged as zeros. Accumulation in f32, k ascending.
+// in steps of 16, each step staging the 64 x 16 slices of x and w, converted to T, in workgroup
+// memory with coalesced loads (consecutive invocations read consecutive k), then each invocation
+// sums the step's 16 products of its 4 x 4 outputs, rows ty + 16 i and columns tx + 16 j, in T
+// (the 16 invocations of a row of the workgroup read 16 consecutive values of the w slice, no bank
+// conflicts, and one of the x slice, a broadcast) and adds that partial sum to an f32
+// accumulator, so that with T = f16 rounding grows with 16 terms, not with K. Elements past M, N
+// or K are staged as zeros. With T = f16: inputs, weights, products and 16-term sums in f16,
+// about 1e-3 of the output's size (held to 3e-3); |x|, |w| and the partial sums must stay within
+// f16's range (65504). The weight stays f32 in memory.
+{{ENABLE}}
 struct Params { M: u32, N: u32, K: u32, tilesN: u32, }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -27,8 +34,8 @@ override ACT: u32 = 0u;
 const TILE: u32 = 64u;
 const BK: u32 = 16u;
 
-var<workgroup> xs: array<f32, 1024>; // [BK][TILE]: xs[kk * TILE + r] = x[m0 + r, k0 + kk]
-var<workgroup> ws: array<f32, 1024>; // [BK][TILE]: ws[kk * TILE + c] = w[n0 + c, k0 + kk]
+var<workgroup> xs: array<{{T}}, 1024>; // [BK][TILE]: xs[kk * TILE + r] = x[m0 + r, k0 + kk]
+var<workgroup> ws: array<{{T}}, 1024>; // [BK][TILE]: ws[kk * TILE + c] = w[n0 + c, k0 + kk]
 
 fn gelu_tanh(v: f32) -> f32 {
   // 0.5 v (1 + tanh(sqrt(2/pi) (v + 0.044715 v^3))), with tanh's argument clamped so exp() cannot overflow.
@@ -57,18 +64,20 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let m = m0 + r;
       let n = n0 + r;
       let kc = min(k, p.K - 1u);
-      xs[kk * TILE + r] = select(0.0, x[min(m, p.M - 1u) * p.K + kc], m < p.M && k < p.K);
-      ws[kk * TILE + r] = select(0.0, w[min(n, p.N - 1u) * p.K + kc], n < p.N && k < p.K);
+      xs[kk * TILE + r] = {{T}}(select(0.0, x[min(m, p.M - 1u) * p.K + kc], m < p.M && k < p.K));
+      ws[kk * TILE + r] = {{T}}(select(0.0, w[min(n, p.N - 1u) * p.K + kc], n < p.N && k < p.K));
     }
     workgroupBarrier();
+    var part = array<vec4<{{T}}>, 4>(); // this step's 16-term sums
     for (var kk = 0u; kk < BK; kk++) {
-      let a = vec4f(xs[kk * TILE + ty], xs[kk * TILE + ty + 16u], xs[kk * TILE + ty + 32u], xs[kk * TILE + ty + 48u]);
-      let b = vec4f(ws[kk * TILE + tx], ws[kk * TILE + tx + 16u], ws[kk * TILE + tx + 32u], ws[kk * TILE + tx + 48u]);
-      acc[0] = fma(vec4f(a.x), b, acc[0]);
-      acc[1] = fma(vec4f(a.y), b, acc[1]);
-      acc[2] = fma(vec4f(a.z), b, acc[2]);
-      acc[3] = fma(vec4f(a.w), b, acc[3]);
+      let a = vec4<{{T}}>(xs[kk * TILE + ty], xs[kk * TILE + ty + 16u], xs[kk * TILE + ty + 32u], xs[kk * TILE + ty + 48u]);
+      let b = vec4<{{T}}>(ws[kk * TILE + tx], ws[kk * TILE + tx + 16u], ws[kk * TILE + tx + 32u], ws[kk * TILE + tx + 48u]);
+      part[0] = fma(vec4<{{T}}>(a.x), b, part[0]);
+      part[1] = fma(vec4<{{T}}>(a.y), b, part[1]);
+      part[2] = fma(vec4<{{T}}>(a.z), b, part[2]);
+      part[3] = fma(vec4<{{T}}>(a.w), b, part[3]);
     }
+    for (var i = 0u; i < 4u; i++) { acc[i] += vec4f(part[i]); }
     workgroupBarrier();
   }
   let N = p.N;

@@ -116,19 +116,22 @@ for (const name of GOLDEN_CASES) {
     // precision 'f16' (f16-weight linear and conv variants): the bound those variants are held to
     // in the kernel tests, 2e-3 of the largest value, end to end; on these cases no code changes
     // (their margins are far above the f16 rounding), which the test asserts. The f16-arithmetic
-    // linear (a GPU variant, forced here) is held to its own kernel bound, 3e-3.
-    for (const { linear, bound } of [
-      { linear: undefined, bound: 2e-3 },
-      { linear: 'wg_tiled_f16', bound: 3e-3 },
+    // GPU variants (forced here) round inputs, products and partial sums to halves in every layer,
+    // 3e-3 per kernel; through the decoder's conv stack that compounds (measured 4.0e-3 / 4.5e-3
+    // on the reconstructions), so their end-to-end bound is 1e-2.
+    for (const { kernels, bound } of [
+      { kernels: undefined, bound: 2e-3 },
+      { kernels: { linear: 'wg_tiled_f16', conv2d: 'wg_tiled_f16' }, bound: 1e-2 },
     ]) {
-      it(`precision 'f16'${linear ? ` with linear=${linear}` : ''}: the same codes, floats within ${bound} of the reference`, async () => {
+      const named = kernels ? ` linear=${kernels.linear} conv2d=${kernels.conv2d}` : '';
+      it(`precision 'f16'${named}: the same codes, floats within ${bound} of the reference`, async () => {
         const golden = await Golden.open(name);
-        const model = await load(gpu, caseDir(name), 'model.safetensors', { precision: 'f16', kernels: linear ? { linear } : undefined });
-        if (!linear && gpu.has('subgroups')) expect(model.kernelChoice().linear).toBe('kn_sg_f16 (default)');
+        const model = await load(gpu, caseDir(name), 'model.safetensors', { precision: 'f16', kernels });
+        if (!kernels && gpu.has('subgroups')) expect(model.kernelChoice().linear).toBe('kn_sg_f16 (default)');
         const pv = await golden.get('pixel_values');
         const B = pv.shape[0];
         const enc = await model.encode(pv.data as Float32Array, B);
-        const what = `${name} f16${linear ? ` ${linear}` : ''}`;
+        const what = `${name} f16${named}`;
         expectSameCodes(`${what} code_pix`, enc.pixelCodes, (await golden.get('code_pix')).data);
         expectSameCodes(`${what} code_sem`, enc.semanticCodes, (await golden.get('code_sem')).data);
         const dec = await model.decode(enc.pixelCodes, B);

@@ -7,7 +7,7 @@
 // below the range (the kernels take the remaining element offset as a uniform). One batch item
 // over the limit is refused with an error naming the tensor.
 import type { Program } from './program.js';
-import { gemmKnSg, packedWeight } from './ops.js';
+import { arithmetic, gemmKnSg, packedWeight } from './ops.js';
 import { Tensor, shapeStr } from './tensor.js';
 import { pickWorkgroup, shapeClass, subgroupsOf8, variantsOf } from './variants.js';
 
@@ -127,11 +127,12 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
     });
     return y;
   }
-  if (variant === 'wg_tiled') {
+  if (variant === 'wg_tiled' || variant === 'wg_tiled_f16') {
     const tilesN = cdiv(Cout, 64);
     splitBatch(prog, `conv2d ${label}`, B, residual ? [x, y, residual] : [x, y], opts, (n, [xs, ys, rs]) => {
       prog.dispatch({
         kernel: 'conv2d_wg_tiled',
+        defines: arithmetic(variant === 'wg_tiled_f16' ? 'f16' : 'f32'),
         constants: { KSIZE: K, HAS_RESIDUAL: residual ? 1 : 0 },
         uniforms: { B: n, Cin, Cout, H, W, tilesN, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
         bind: { x: xs.t, w, bias, residual: rs?.t ?? w, y: ys.t },

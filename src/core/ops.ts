@@ -22,6 +22,11 @@ export interface LinearOptions {
   label?: string;
 }
 
+/** The placeholders of the kernels that compute in f32 or f16 (T, and the directive f16 needs). */
+export function arithmetic(type: 'f32' | 'f16'): Defines {
+  return { T: type, ENABLE: type === 'f16' ? 'enable f16;' : '' };
+}
+
 /** Rows per workgroup of the linear_kn* kernels: 16 (best on lavapipe), fewer for short inputs. */
 function knRows(M: number): number {
   return Math.min(16, 2 ** Math.ceil(Math.log2(Math.max(1, M))));
@@ -77,13 +82,10 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
     const ROWS = 8;
     const groupsN = cdiv(N, 256);
     prog.dispatch({ kernel: 'linear_rows', defines: { ROWS }, constants, uniforms: { M, N, K, groupsN }, bind: { ...bind(w), w }, groups: groupsN * cdiv(M, ROWS), cost });
-  } else if (variant === 'wg_tiled') {
+  } else if (variant === 'wg_tiled' || variant === 'wg_tiled_f16') {
     const tilesN = cdiv(N, 64);
-    prog.dispatch({ kernel: 'linear_wg_tiled', constants, uniforms: { M, N, K, tilesN }, bind: { ...bind(w), w }, groups: cdiv(M, 64) * tilesN, cost });
-  } else if (variant === 'wg_tiled_f16') {
-    const wh = packedWeight(prog, w, N, K, 'f16');
-    const tilesN = cdiv(N, 64);
-    prog.dispatch({ kernel: 'linear_wg_tiled_f16', constants, uniforms: { M, N, K, Np8: cdiv(N, 8), tilesN }, bind: { ...bind(wh), wh }, groups: cdiv(M, 64) * tilesN, cost });
+    const defines = arithmetic(variant === 'wg_tiled_f16' ? 'f16' : 'f32');
+    prog.dispatch({ kernel: 'linear_wg_tiled', defines, constants, uniforms: { M, N, K, tilesN }, bind: { ...bind(w), w }, groups: cdiv(M, 64) * tilesN, cost });
   } else {
     const tilesN = cdiv(N, 4);
     prog.dispatch({ kernel: 'linear', constants, uniforms: { M, N, K, tilesN }, bind: { ...bind(w), w }, groups: cdiv(cdiv(M, 4) * tilesN, 64), cost });
