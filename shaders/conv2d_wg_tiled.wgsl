@@ -6,17 +6,19 @@
 //   residual [B, Cout, H, W]     added after the bias when HAS_RESIDUAL = 1 (else any buffer), at r_off
 //   y        [B, Cout, H, W]     at y_off
 //   x_off, r_off, y_off: element offset of batch item 0 inside the bound range.
-// Variants (override constants): KSIZE (1 or 3; padding KSIZE/2), HAS_RESIDUAL; the arithmetic
-// type T ({{T}}, a placeholder with ENABLE, {{ENABLE}}): f32 (variant wg_tiled) or f16
-// (wg_tiled_f16, `enable f16;`, for GPUs with double-rate half arithmetic).
+// Variants (override constants): KSIZE (1 or 3; padding KSIZE/2), HAS_RESIDUAL, STEP_SUMS; the
+// arithmetic type T ({{T}}, a placeholder with ENABLE, {{ENABLE}}): f32 (variant wg_tiled,
+// STEP_SUMS = 0) or f16 (wg_tiled_f16, `enable f16;`, STEP_SUMS = 1, for GPUs with double-rate
+// half arithmetic); TILE ({{TILE}}, a placeholder: array and workgroup sizes) 64 or 128.
 // The GPU-shaped variant: an implicit GEMM whose rows are the B*H*W output pixels and columns the
-// output channels, tiled like linear_wg_tiled: a 16 x 16 workgroup owns 64 pixels x 64 channels;
-// the Cin*K*K reduction is walked in steps of 16, staging the weight slice (consecutive invocations
-// read consecutive k) and the input slice gathered on the fly (consecutive invocations read
-// consecutive pixels; zero outside the image), converted to T, in workgroup memory; each
-// invocation sums the step's 16 products of its 4 x 4 outputs, pixels ty + 16 i and channels
-// tx + 16 j, in T and adds that to an f32 accumulator (with T = f16: about 1e-3 of the output's
-// size, held to 3e-3; values within f16's range). The weight stays f32 in memory.
+// output channels, tiled like linear_wg_tiled: a WGS x WGS workgroup (WGS = TILE / 8) owns TILE
+// pixels x TILE channels, each invocation 8 x 8 outputs (pixels ty + WGS i, channels tx + WGS j); the Cin*K*K
+// reduction is walked in steps of 8, staging the weight slice (consecutive invocations read
+// consecutive k) and the input slice gathered on the fly (consecutive invocations read
+// consecutive pixels; zero outside the image), converted to T, in workgroup memory. The sums run
+// in T; with STEP_SUMS = 1 each step's 8-term sums are added to f32 accumulators (T = f16: about
+// 1e-3 of the output's size, held to 3e-3; values within f16's range). The weight stays f32 in
+// memory.
 {{ENABLE}}
 struct Params {
   B: u32, Cin: u32, Cout: u32, H: u32, W: u32,
@@ -32,14 +34,16 @@ struct Params {
 
 override KSIZE: u32 = 3u;
 override HAS_RESIDUAL: u32 = 0u;
+override STEP_SUMS: u32 = 0u;
 
-const TILE: u32 = 64u;
-const BK: u32 = 16u;
+const TILE: u32 = {{TILE}}u;
+const WGS: u32 = TILE / 8u; // invocations per workgroup side
+const BK: u32 = 8u;
 
-var<workgroup> xs: array<{{T}}, 1024>; // [BK][TILE]: xs[kk * TILE + r] = input of pixel m0 + r at reduction index k0 + kk
-var<workgroup> ws: array<{{T}}, 1024>; // [BK][TILE]: ws[kk * TILE + c] = w[n0 + c, k0 + kk]
+var<workgroup> xs: array<{{T}}, BK * TILE>; // [BK][TILE]: xs[kk * TILE + r] = input of pixel m0 + r at reduction index k0 + kk
+var<workgroup> ws: array<{{T}}, BK * TILE>; // [BK][TILE]: ws[kk * TILE + c] = w[n0 + c, k0 + kk]
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(WGS, WGS)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u,
         @builtin(local_invocation_index) li: u32) {
   let group = wid.x + wid.y * nwg.x;
@@ -53,11 +57,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let pad = i32(KSIZE / 2u);
   let tx = lid.x;
   let ty = lid.y;
-  var acc: array<vec4f, 4>; // acc[i][j] = y at pixel m0 + ty + 16 i, channel n0 + tx + 16 j
-  for (var i = 0u; i < 4u; i++) { acc[i] = vec4f(0.0); }
+  // sums[2 i + h][c] = y at pixel m0 + ty + WGS i, channel n0 + tx + WGS (4 h + c): in T, and in f32 (acc) with STEP_SUMS.
+  var sums = array<vec4<{{T}}>, 16>();
+  var acc = array<vec4f, 16>();
   for (var k0 = 0u; k0 < Kd; k0 += BK) {
-    for (var q = 0u; q < 4u; q++) {
-      let e = li + 256u * q;
+    for (var q = 0u; q < BK * TILE / (WGS * WGS); q++) {
+      let e = li + WGS * WGS * q;
       // Input: consecutive invocations take consecutive pixels.
       let r = e % TILE;
       let kr = e / TILE;
@@ -84,28 +89,34 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       ws[kk * TILE + c] = {{T}}(select(0.0, w[min(n, p.Cout - 1u) * Kd + min(kw, Kd - 1u)], n < p.Cout && kw < Kd));
     }
     workgroupBarrier();
-    var part = array<vec4<{{T}}>, 4>(); // this step's 16-term sums
     for (var kk = 0u; kk < BK; kk++) {
-      let a = vec4<{{T}}>(xs[kk * TILE + ty], xs[kk * TILE + ty + 16u], xs[kk * TILE + ty + 32u], xs[kk * TILE + ty + 48u]);
-      let b = vec4<{{T}}>(ws[kk * TILE + tx], ws[kk * TILE + tx + 16u], ws[kk * TILE + tx + 32u], ws[kk * TILE + tx + 48u]);
-      part[0] = fma(vec4<{{T}}>(a.x), b, part[0]);
-      part[1] = fma(vec4<{{T}}>(a.y), b, part[1]);
-      part[2] = fma(vec4<{{T}}>(a.z), b, part[2]);
-      part[3] = fma(vec4<{{T}}>(a.w), b, part[3]);
+      let wb = kk * TILE + tx;
+      let b0 = vec4<{{T}}>(ws[wb], ws[wb + WGS], ws[wb + 2u * WGS], ws[wb + 3u * WGS]);
+      let b1 = vec4<{{T}}>(ws[wb + 4u * WGS], ws[wb + 5u * WGS], ws[wb + 6u * WGS], ws[wb + 7u * WGS]);
+      for (var i = 0u; i < 8u; i++) {
+        let a = vec4<{{T}}>(xs[kk * TILE + ty + WGS * i]);
+        sums[2u * i] = fma(a, b0, sums[2u * i]);
+        sums[2u * i + 1u] = fma(a, b1, sums[2u * i + 1u]);
+      }
     }
-    for (var i = 0u; i < 4u; i++) { acc[i] += vec4f(part[i]); }
+    if (STEP_SUMS == 1u) {
+      for (var i = 0u; i < 16u; i++) {
+        acc[i] += vec4f(sums[i]);
+        sums[i] = vec4<{{T}}>();
+      }
+    }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + ty + 16u * i;
+  for (var i = 0u; i < 8u; i++) {
+    let m = m0 + ty + WGS * i;
     if (m >= M) { break; }
     let b = m / HW;
     let pix = m % HW;
-    for (var j = 0u; j < 4u; j++) {
-      let co = n0 + tx + 16u * j;
-      if (co >= p.Cout) { continue; }
+    for (var j = 0u; j < 8u; j++) {
+      let co = n0 + tx + WGS * j;
+      if (co >= p.Cout) { break; }
       let o = (b * p.Cout + co) * HW + pix;
-      var v = acc[i][j] + bias[co];
+      var v = acc[2u * i + j / 4u][j % 4u] + f32(sums[2u * i + j / 4u][j % 4u]) + bias[co];
       if (HAS_RESIDUAL == 1u) { v += residual[p.r_off + o]; }
       y[p.y_off + o] = v;
     }

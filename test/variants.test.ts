@@ -49,6 +49,7 @@ describe('linear variants', () => {
     [70, 9, 36],
     [65, 257, 260],
     [5, 7, 3],
+    [1030, 1030, 12], // enough 128x128 tiles for wg_tiled's large tile (ops.wgTile)
   ];
   for (const [M, N, K] of shapes) {
     it(`M=${M} N=${N} K=${K}: every variant, plain / bias+gelu / bias+residual`, async () => {
@@ -143,6 +144,7 @@ describe('conv2d variants', () => {
     { B: 1, Cin: 9, Cout: 130, H: 3, W: 17, K: 3, res: false },
     { B: 2, Cin: 7, Cout: 9, H: 5, W: 3, K: 1, res: false },
     { B: 1, Cin: 70, Cout: 33, H: 4, W: 18, K: 1, res: true },
+    { B: 1, Cin: 5, Cout: 140, H: 48, W: 90, K: 3, res: true }, // wg_tiled's large tile (ops.wgTile)
   ];
   for (const c of cases) {
     it(`${c.K}x${c.K} B${c.B} ${c.Cin}->${c.Cout} @ ${c.H}x${c.W}${c.res ? ' + residual' : ''}: every variant`, async () => {

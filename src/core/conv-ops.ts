@@ -7,7 +7,7 @@
 // below the range (the kernels take the remaining element offset as a uniform). One batch item
 // over the limit is refused with an error naming the tensor.
 import type { Program } from './program.js';
-import { arithmetic, gemmKnSg, packedWeight } from './ops.js';
+import { arithmetic, gemmKnSg, packedWeight, wgTile } from './ops.js';
 import { Tensor, shapeStr } from './tensor.js';
 import { pickWorkgroup, shapeClass, subgroupsOf8, variantsOf } from './variants.js';
 
@@ -128,15 +128,17 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
     return y;
   }
   if (variant === 'wg_tiled' || variant === 'wg_tiled_f16') {
-    const tilesN = cdiv(Cout, 64);
+    const f16 = variant === 'wg_tiled_f16';
     splitBatch(prog, `conv2d ${label}`, B, residual ? [x, y, residual] : [x, y], opts, (n, [xs, ys, rs]) => {
+      const TILE = wgTile(n * H * W, Cout);
+      const tilesN = cdiv(Cout, TILE);
       prog.dispatch({
         kernel: 'conv2d_wg_tiled',
-        defines: arithmetic(variant === 'wg_tiled_f16' ? 'f16' : 'f32'),
-        constants: { KSIZE: K, HAS_RESIDUAL: residual ? 1 : 0 },
+        defines: { ...arithmetic(f16 ? 'f16' : 'f32'), TILE },
+        constants: { KSIZE: K, HAS_RESIDUAL: residual ? 1 : 0, STEP_SUMS: f16 ? 1 : 0 },
         uniforms: { B: n, Cin, Cout, H, W, tilesN, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
         bind: { x: xs.t, w, bias, residual: rs?.t ?? w, y: ys.t },
-        groups: cdiv(n * H * W, 64) * tilesN,
+        groups: cdiv(n * H * W, TILE) * tilesN,
         cost: cost(n),
       });
     });

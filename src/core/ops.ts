@@ -27,6 +27,15 @@ export function arithmetic(type: 'f32' | 'f16'): Defines {
   return { T: type, ENABLE: type === 'f16' ? 'enable f16;' : '' };
 }
 
+/**
+ * The output tile side of the wg_tiled GEMMs for a rows x cols output: 128 (8x8 per invocation
+ * in 16x16 workgroups) when that still makes 64 workgroups or more, else 64 (8x8 workgroups), so
+ * that a small GEMM still spreads over a GPU's cores. A rule of thumb, not yet timed on a GPU.
+ */
+export function wgTile(rows: number, cols: number): number {
+  return cdiv(rows, 128) * cdiv(cols, 128) >= 64 ? 128 : 64;
+}
+
 /** Rows per workgroup of the linear_kn* kernels: 16 (best on lavapipe), fewer for short inputs. */
 function knRows(M: number): number {
   return Math.min(16, 2 ** Math.ceil(Math.log2(Math.max(1, M))));
@@ -83,9 +92,18 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
     const groupsN = cdiv(N, 256);
     prog.dispatch({ kernel: 'linear_rows', defines: { ROWS }, constants, uniforms: { M, N, K, groupsN }, bind: { ...bind(w), w }, groups: groupsN * cdiv(M, ROWS), cost });
   } else if (variant === 'wg_tiled' || variant === 'wg_tiled_f16') {
-    const tilesN = cdiv(N, 64);
-    const defines = arithmetic(variant === 'wg_tiled_f16' ? 'f16' : 'f32');
-    prog.dispatch({ kernel: 'linear_wg_tiled', defines, constants, uniforms: { M, N, K, tilesN }, bind: { ...bind(w), w }, groups: cdiv(M, 64) * tilesN, cost });
+    const f16 = variant === 'wg_tiled_f16';
+    const TILE = wgTile(M, N);
+    const tilesN = cdiv(N, TILE);
+    prog.dispatch({
+      kernel: 'linear_wg_tiled',
+      defines: { ...arithmetic(f16 ? 'f16' : 'f32'), TILE },
+      constants: { ...constants, STEP_SUMS: f16 ? 1 : 0 },
+      uniforms: { M, N, K, tilesN },
+      bind: { ...bind(w), w },
+      groups: cdiv(M, TILE) * tilesN,
+      cost,
+    });
   } else {
     const tilesN = cdiv(N, 4);
     prog.dispatch({ kernel: 'linear', constants, uniforms: { M, N, K, tilesN }, bind: { ...bind(w), w }, groups: cdiv(cdiv(M, 4) * tilesN, 64), cost });

@@ -48,8 +48,8 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
     { name: 'kn', summary: 'transposed [K,N] weight, 16 rows per workgroup, 4 columns per invocation (K % 4 == 0)', packs: 'f32' },
     { name: 'kn_sg', summary: 'kn with the rows shared through subgroup shuffles (K % 4 == 0)', needs: ['subgroups'], packs: 'f32' },
     { name: 'kn_sg_f16', summary: 'kn_sg on f16 weights (8 columns per invocation), f32 math; tolerance 2e-3', needs: ['subgroups'], tolerance: 2e-3, packs: 'f16' },
-    { name: 'wg_tiled', summary: 'GPU-shaped: 64x64 tile per 16x16 workgroup, K in steps of 16 staged in workgroup memory, [N,K] weight (any shape)' },
-    { name: 'wg_tiled_f16', summary: 'wg_tiled in f16 arithmetic (staged halves, 16-term f16 sums added in f32; f32 weight); tolerance 3e-3', needs: ['shader-f16'], tolerance: 3e-3 },
+    { name: 'wg_tiled', summary: 'GPU-shaped: 128x128 (or, for small outputs, 64x64) tile, 8x8 outputs per invocation, K in steps of 8 staged in workgroup memory, [N,K] weight (any shape)' },
+    { name: 'wg_tiled_f16', summary: 'wg_tiled in f16 arithmetic (staged halves, 8-term f16 sums added in f32; f32 weight); tolerance 3e-3', needs: ['shader-f16'], tolerance: 3e-3 },
   ],
   attention: [
     { name: 'lane', summary: 'one query per invocation, online softmax' },
@@ -60,8 +60,8 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
     { name: 'direct', summary: '4 output channels x 4 pixels per invocation on the [Cout,Cin,k,k] weight' },
     { name: 'gemm_sg', summary: 'implicit GEMM: 16 pixels per workgroup x 4 channels per invocation, transposed weight, subgroup shuffles', needs: ['subgroups'], packs: 'f32' },
     { name: 'gemm_sg_f16', summary: 'gemm_sg on f16 weights (8 channels per invocation), f32 math; tolerance 2e-3', needs: ['subgroups'], tolerance: 2e-3, packs: 'f16' },
-    { name: 'wg_tiled', summary: 'GPU-shaped implicit GEMM: 64 pixels x 64 channels per 16x16 workgroup, staged in workgroup memory' },
-    { name: 'wg_tiled_f16', summary: 'wg_tiled in f16 arithmetic (staged halves, 16-term f16 sums added in f32; f32 weight); tolerance 3e-3', needs: ['shader-f16'], tolerance: 3e-3 },
+    { name: 'wg_tiled', summary: 'GPU-shaped implicit GEMM: 128 pixels x 128 channels (or 64 x 64 for small outputs) per workgroup, 8x8 per invocation, staged in workgroup memory' },
+    { name: 'wg_tiled_f16', summary: 'wg_tiled in f16 arithmetic (staged halves, 8-term f16 sums added in f32; f32 weight); tolerance 3e-3', needs: ['shader-f16'], tolerance: 3e-3 },
     {
       name: 'winograd',
       summary: '3x3: Winograd F(2x2,3x3), 2.25x fewer multiply-adds: input transform, 16 GEMMs (linear kn_sg), output transform; 1x1 takes gemm_sg',
