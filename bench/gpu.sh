@@ -3,8 +3,8 @@
 #   run(command: "bash bench/gpu.sh", carry: [".gpu"], timeout_s: 590)
 # The end-to-end benchmark of the real 384 configuration (synthetic weights of the real shapes)
 # through Dawn + the NVIDIA Vulkan driver, then the PyTorch eager reference of the same shapes.
-# Results land in $OUT (e2e-gpu.json, e2e-gpu-alt1..7.json, torch-gpu.json, golden.log with the GPU's
-# name, e2e.log): 11 files.
+# Results land in $OUT (kernels-gpu.json and kernels.log: the kernel lab; e2e-gpu.json,
+# e2e-gpu-alt1..7.json, torch-gpu.json, golden.log with the GPU's name, e2e.log): 13 files.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -23,10 +23,17 @@ for K in "" "linear=kn_sg,attention=sg,conv2d=winograd4,group_norm=vec4,rq_searc
   /tmp/node .gpu/dualtoken.mjs decode --model $G /tmp/c.safetensors --out /tmp/r.safetensors --quiet ${K:+--kernel $K} &&
   python3 bench/check_golden.py $G /tmp/c.safetensors /tmp/r.safetensors "golden tiny ${K:-default kernels}"
 done 2>&1 | grep -v '^Warning' | tee -a "$OUT/golden.log"
-# Overridable for a dry run on a CPU machine, e.g. BENCH_ARGS / ALT_BENCH_ARGS="--model test/fixtures/golden/tiny --batch 1".
+# Overridable for a dry run on a CPU machine, e.g. BENCH_ARGS / ALT_BENCH_ARGS="--model test/fixtures/golden/tiny --batch 1",
+# KERNEL_ARGS="--no-peers --reps 1 --ops fma_peak,linear_1152x1152".
 BENCH_ARGS=${BENCH_ARGS:---preset siglip_384_rvq8 --batch 1,4 --reps 5 --profile}
 TORCH_ARGS=${TORCH_ARGS:---batch 1,4 --reps 5}
 ALT_BENCH_ARGS=${ALT_BENCH_ARGS:---preset siglip_384_rvq8 --batch 4 --reps 3}
+KERNEL_ARGS=${KERNEL_ARGS:---no-peers --reps 3}
+# The kernel lab: every variant of each hot op at the real shapes, validated, then timed (no peers).
+# shellcheck disable=SC2086
+timeout 150 /tmp/node .gpu/kernels.mjs $KERNEL_ARGS --json "$OUT/kernels-gpu.json" 2>&1 | grep -v '^Warning' > "$OUT/kernels.log"
+tail -60 "$OUT/kernels.log"
+# The end-to-end benchmark with the default variants.
 # shellcheck disable=SC2086
 /tmp/node .gpu/dualtoken.mjs bench $BENCH_ARGS --json "$OUT/e2e-gpu.json" 2>&1 | tee "$OUT/e2e.log"
 # The same with other variants or precision, one run per ';'-separated set of options (default:

@@ -215,7 +215,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const loadStart = loadavg();
   const gpu = await createNodeGpu(opts.dawnFlags ? { dawnFlags: opts.dawnFlags.split(' ') } : {});
-  const kernels = new KernelLibrary(gpu, loadShaders(join(ROOT, 'shaders')));
+  const kernels = new KernelLibrary(gpu, loadShaders(process.env.DUALTOKEN_SHADERS ?? join(ROOT, 'shaders'))); // the env: bundled in .gpu/ (bench/gpu-pack.sh)
   console.log(`adapter: ${gpu.describe()}${isCpuAdapter(gpu) ? ' (CPU adapter)' : ''}; features: ${[...gpu.device.features].join(', ')}`);
   console.log(`default variants: ${JSON.stringify(variantsOf(kernels).describe())}`);
   console.log(`reps ${opts.reps} per pass; dawn flags: ${opts.dawnFlags ?? process.env.DUALTOKEN_DAWN_FLAGS ?? 'none'}`);
