@@ -91,6 +91,7 @@ const CASES: BenchCase[] = [
   { id: 'conv3x3_512_48x48', make: () => conv2dCase(512, 512, 48, 48, 3) },
   { id: 'conv3x3_128_192x192', make: () => conv2dCase(128, 128, 192, 192, 3) },
   { id: 'conv1x1_512_96x96', make: () => conv2dCase(512, 256, 96, 96, 1, { title: 'conv1x1 512->256 @ 96x96' }) },
+  { id: 'conv1x1_1024_24x24', make: () => conv2dCase(1024, 1024, 24, 24, 1, { title: 'conv1x1 1024->1024 @ 24x24' }) },
   { id: 'groupnorm_silu_512_96x96', make: () => groupNormCase(512, 96, 96) },
   { id: 'rq_search_729x16384x32_d8', make: () => rqSearchCase(729, 16384, 32, 8) },
 ];

@@ -2,13 +2,15 @@
 //   x        [M, K]   activations, read as [M, K/4] vec4 (K a multiple of 4)
 //   wt       [K, Np]  the weight transposed and zero-padded to Np = ceil(N/4)*4 columns, read as
 //                     [K, Np/4] vec4 (linear_pack makes it once per weight)
-//   bias     [N]      used when HAS_BIAS = 1 (else any buffer)
+//   bias     [N]      used when HAS_BIAS = 1 ([M] when HAS_BIAS = 2; else any buffer)
 //   residual [M, N]   added after the activation when HAS_RESIDUAL = 1 (else any buffer)
 //   y        [M, N]
-// Batched (the Winograd convolution's 16 GEMMs in one dispatch): with batches > 1, batch b reads
-// x at b * xBatch4 vec4s, wt at b * wBatch4 vec4s and writes y at b * yBatch (bias and residual
-// are not batched); batchGroups workgroups per batch item. A plain linear has batches = 1.
-// Variants (override constants): HAS_BIAS, HAS_RESIDUAL, ACT (0 = none, 1 = GELU tanh approximation);
+// Batched (the Winograd convolution's GEMMs in one dispatch; a 1x1 conv over a batch of NCHW
+// images): batch b reads x at xOff4 + b * xBatch4 vec4s, wt at wOff4 + b * wBatch4 vec4s, the
+// residual at rOff + b * yBatch and writes y at yOff + b * yBatch (the bias is not batched);
+// batchGroups workgroups per batch item. A plain linear has batches = 1 and no offsets.
+// Variants (override constants): HAS_BIAS (1: per column, 2: per row), HAS_RESIDUAL, ACT (0 =
+// none, 1 = GELU tanh approximation);
 // ROWS ({{ROWS}}, a placeholder: the accumulator array size) rows per workgroup; WORKGROUP
 // ({{WORKGROUP}}, a placeholder) invocations per workgroup, 4 columns each.
 // For CPU drivers (lavapipe), where every storage load inside a loop is done lane by lane: a
@@ -20,7 +22,11 @@
 // and never stored), as the shuffles need. Works for any subgroup size; accumulation in f32.
 enable subgroups;
 
-struct Params { M: u32, N: u32, K4: u32, Np4: u32, groupsN: u32, batches: u32, batchGroups: u32, xBatch4: u32, wBatch4: u32, yBatch: u32, }
+struct Params {
+  M: u32, N: u32, K4: u32, Np4: u32, groupsN: u32,
+  batches: u32, batchGroups: u32, xBatch4: u32, wBatch4: u32, yBatch: u32,
+  xOff4: u32, wOff4: u32, yOff: u32, rOff: u32,
+}
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
@@ -49,10 +55,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let group = g % p.batchGroups;
   let m0 = (group / p.groupsN) * ROWS;
   if (m0 >= p.M || batch >= p.batches) { return; } // uniform across the workgroup
-  let xb = batch * p.xBatch4;
+  let xb = p.xOff4 + batch * p.xBatch4;
   let yb = batch * p.yBatch;
   let n4 = (group % p.groupsN) * {{WORKGROUP}}u + lid;
-  let nc = batch * p.wBatch4 + min(n4, p.Np4 - 1u); // this invocation's column of wt
+  let nc = p.wOff4 + batch * p.wBatch4 + min(n4, p.Np4 - 1u); // this invocation's column of wt
   var xr: array<u32, ROWS>;
   for (var r = 0u; r < ROWS; r++) { xr[r] = xb + min(m0 + r, p.M - 1u) * p.K4; }
   var acc: array<vec4f, ROWS>; // acc[r] = y[m0 + r, 4 n4 .. 4 n4 + 3]
@@ -83,9 +89,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       if (n >= N) { break; }
       var v = acc[r][c];
       if (HAS_BIAS == 1u) { v += bias[n]; }
+      if (HAS_BIAS == 2u) { v += bias[m]; }
       if (ACT == 1u) { v = gelu_tanh(v); }
-      if (HAS_RESIDUAL == 1u) { v += residual[m * N + n]; }
-      y[yb + m * N + n] = v;
+      if (HAS_RESIDUAL == 1u) { v += residual[p.rOff + yb + m * N + n]; }
+      y[p.yOff + yb + m * N + n] = v;
     }
   }
 }

@@ -144,6 +144,7 @@ describe('conv2d variants', () => {
     { B: 1, Cin: 9, Cout: 130, H: 3, W: 17, K: 3, res: false },
     { B: 2, Cin: 7, Cout: 9, H: 5, W: 3, K: 1, res: false },
     { B: 1, Cin: 70, Cout: 33, H: 4, W: 18, K: 1, res: true },
+    { B: 3, Cin: 12, Cout: 10, H: 4, W: 6, K: 1, res: true }, // gemm_kn's own path, one image per binding (offsets)
     { B: 1, Cin: 5, Cout: 140, H: 48, W: 90, K: 3, res: true }, // wg_tiled's large tile (ops.wgTile)
   ];
   for (const c of cases) {
@@ -269,23 +270,25 @@ describe('choosing variants', () => {
     }
   });
 
-  it('the winograd variants serve 3x3 convs and leave 1x1 to the gemm_sg of the precision; conv layouts need only agree per kernel size', async () => {
+  it('the winograd variants serve 3x3 convs and leave 1x1 to gemm_kn (f16: gemm_sg_f16); conv layouts need only agree per kernel size', async () => {
     const { gpu, kernels } = await testGpu();
     if (!gpu.has('subgroups')) return; // winograd needs subgroups (checked by availableVariants above)
     const v = variantsOf(kernels);
     try {
       for (const w of ['winograd', 'winograd4']) {
         v.force('conv2d', w);
-        expect([v.choose('conv2d', 'k3'), v.choose('conv2d', 'k1')]).toEqual([w, 'gemm_sg']);
-        expect(v.singleWeightLayout()).toBe(true); // 'wino' / 'wino4' for 3x3 weights, 'f32' for 1x1 ones
+        expect([v.choose('conv2d', 'k3'), v.choose('conv2d', 'k1')]).toEqual([w, 'gemm_kn']);
+        expect(v.singleWeightLayout()).toBe(true); // 'wino' / 'wino4' for 3x3 weights, 1x1 ones as loaded
         v.setPrecision('f16');
         expect([v.choose('conv2d', 'k3'), v.choose('conv2d', 'k1')]).toEqual([w, 'gemm_sg_f16']);
         v.setPrecision('f32');
       }
       v.force('conv2d', undefined);
       // Tuned per class, the default still reachable: one layout per class only where the default is winograd4.
-      v.setTuned({ 'conv2d/k3': 'winograd4', 'conv2d/k1': 'gemm_sg' });
+      v.setTuned({ 'conv2d/k3': 'winograd4', 'conv2d/k1': 'gemm_kn' });
       expect(v.singleWeightLayout()).toBe(defaultChoice(gpu).conv2d === 'winograd4');
+      v.setTuned({ 'conv2d/k1': 'gemm_sg' }); // 1x1 weights as loaded (the default's delegate, or direct on GPUs) and in 'f32'
+      expect(v.singleWeightLayout()).toBe(false);
       v.setTuned({ 'conv2d/k3': 'gemm_sg' }); // 3x3 weights in 'f32' and in the default's layout (never 'f32')
       expect(v.singleWeightLayout()).toBe(false);
     } finally {

@@ -103,6 +103,13 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
     winograd3x3(prog, f, x, w, bias, y, label, residual, Math.floor(scratch / perTile), opts);
     return y;
   }
+  if (variant === 'gemm_kn') {
+    if (K === 1 && (H * W) % 4 === 0 && Cin % 4 === 0) {
+      conv1x1Gemm(prog, x, w, bias, y, label, residual, opts);
+      return y;
+    }
+    variant = 'gemm_sg'; // other shapes: the implicit GEMM
+  }
   if (variant.startsWith('gemm_sg') && !subgroupsOf8(prog.gpu)) variant = 'direct';
   if (variant === 'gemm_sg' || variant === 'gemm_sg_f16') {
     // The weight as a transposed [Cin*K*K, Cout] matrix: f32 with 4 output channels per
@@ -236,6 +243,35 @@ function winograd3x3(prog: Program, f: Winograd, x: Tensor, w: Tensor, bias: Ten
       });
     }
     prog.release(v, m);
+  });
+}
+
+/**
+ * A 1x1 conv as linear_kn_sg GEMMs on NCHW, one per image, in one dispatch per batch range:
+ * y[b] [Cout, H*W] = w [Cout, Cin] @ x[b] [Cin, H*W] + bias (per row) + residual[b]. The weight
+ * as loaded is the row operand (shared by the images), each image the column operand, so no
+ * copy of either is made. H*W and Cin must be multiples of 4 (vec4 rows of both).
+ */
+function conv1x1Gemm(prog: Program, x: Tensor, w: Tensor, bias: Tensor, y: Tensor, label: string, residual: Tensor | undefined, opts: SplitOptions): void {
+  const [B, Cin, H, W] = x.shape;
+  const Cout = w.shape[0];
+  const HW = H * W;
+  splitBatch(prog, `conv2d ${label}`, B, residual ? [x, y, residual] : [x, y], opts, (n, [xs, ys, rs]) => {
+    gemmKnSg(prog, {
+      x: w,
+      wt: xs.t,
+      y: ys.t,
+      M: Cout,
+      N: HW,
+      K: Cin,
+      batches: n,
+      sharedX: true,
+      offsets: { wt: xs.off, y: ys.off, residual: rs?.off ?? 0 },
+      constants: { HAS_BIAS: 2, HAS_RESIDUAL: residual ? 1 : 0 },
+      bias,
+      residual: rs?.t,
+      cost: { flops: 2 * n * Cout * HW * Cin, bytes: 4 * (w.numel + n * (Cin + Cout * (residual ? 2 : 1)) * HW) },
+    });
   });
 }
 

@@ -121,8 +121,13 @@ export interface GemmKnSgArgs {
   M: number;
   N: number;
   K: number;
-  /** Independent GEMMs in one dispatch (default 1); bias and residual apply to batch 1 only. */
+  /** Independent GEMMs in one dispatch (default 1); the residual is batched like y, the bias is not. */
   batches?: number;
+  /** Whether x is one [M, K] matrix for every batch item (default: one per item). */
+  sharedX?: boolean;
+  /** Element offsets of batch item 0 inside the bound x, wt (multiples of 4), y and residual (default 0). */
+  offsets?: { x?: number; wt?: number; y?: number; residual?: number };
+  /** The kernel's override constants: HAS_BIAS (1 per column, 2 per row), HAS_RESIDUAL, ACT. */
   constants?: Record<string, number>;
   bias?: Tensor;
   residual?: Tensor;
@@ -130,8 +135,8 @@ export interface GemmKnSgArgs {
 }
 
 /**
- * y[b] = act(x[b] @ wt[b] + bias) + residual through linear_kn_sg: linear's kn_sg variant, and the
- * batched GEMM of the Winograd convolution (conv-ops.ts).
+ * y[b] = act(x[b] @ wt[b] + bias) + residual[b] through linear_kn_sg: linear's kn_sg variant, the
+ * batched GEMM of the Winograd convolution and the 1x1 convolution on NCHW images (conv-ops.ts).
  */
 export function gemmKnSg(prog: Program, a: GemmKnSgArgs): void {
   const { M, N, K } = a;
@@ -142,11 +147,17 @@ export function gemmKnSg(prog: Program, a: GemmKnSgArgs): void {
   const WORKGROUP = pickWorkgroup(prog.gpu, Np4);
   const groupsN = cdiv(Np4, WORKGROUP);
   const batchGroups = groupsN * cdiv(M, ROWS);
+  const o = a.offsets ?? {};
+  expect((o.x ?? 0) % 4 === 0 && (o.wt ?? 0) % 4 === 0, () => `gemm ${a.wt.label}: x / wt offsets ${o.x} / ${o.wt} are not multiples of 4`);
   prog.dispatch({
     kernel: 'linear_kn_sg',
     defines: { ROWS, WORKGROUP },
     constants: a.constants ?? {},
-    uniforms: { M, N, K4: K / 4, Np4, groupsN, batches, batchGroups, xBatch4: (M * K) / 4, wBatch4: K * Np4, yBatch: M * N },
+    uniforms: {
+      M, N, K4: K / 4, Np4, groupsN, batches, batchGroups,
+      xBatch4: a.sharedX ? 0 : (M * K) / 4, wBatch4: K * Np4, yBatch: M * N,
+      xOff4: (o.x ?? 0) / 4, wOff4: (o.wt ?? 0) / 4, yOff: o.y ?? 0, rOff: o.residual ?? 0,
+    },
     bind: { x: a.x, wt: a.wt, bias: a.bias ?? a.wt, residual: a.residual ?? a.wt, y: a.y },
     groups: batches * batchGroups,
     cost: a.cost ?? { flops: 2 * batches * M * N * K },

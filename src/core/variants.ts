@@ -37,8 +37,13 @@ export interface VariantInfo {
 /** The packed weight layouts (ops.PACKINGS): transposed f32, transposed half pairs, Winograd domain. */
 export type PackedLayout = 'f32' | 'f16' | 'wino' | 'wino4';
 
-/** The Winograd conv variants serve 3x3 convs only; 1x1 convs (GEMMs already) go to the precision's gemm_sg. */
-const ONE_BY_ONE_TO_GEMM_SG: VariantInfo['delegates'] = { k1: { f32: 'gemm_sg', f16: 'gemm_sg_f16' } };
+/**
+ * The Winograd conv variants serve 3x3 convs only; 1x1 convs (GEMMs already) go to gemm_kn in f32
+ * (kernel lab, lavapipe: 1.4x gemm_sg at the decoder's 1024 -> 1024 @ 24x24 attention projections,
+ * 0.87x at 512 -> 256 @ 96x96; 0.2 s less for the 384 decoder's 1x1 convs by those rates), to
+ * gemm_sg_f16 in f16.
+ */
+const ONE_BY_ONE_TO_GEMM: VariantInfo['delegates'] = { k1: { f32: 'gemm_kn', f16: 'gemm_sg_f16' } };
 
 /** Every variant of every op; the first one is the general variant (any shape, any adapter). */
 export const VARIANTS: Record<OpName, VariantInfo[]> = {
@@ -60,14 +65,20 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
     { name: 'direct', summary: '4 output channels x 4 pixels per invocation on the [Cout,Cin,k,k] weight' },
     { name: 'gemm_sg', summary: 'implicit GEMM: 16 pixels per workgroup x 4 channels per invocation, transposed weight, subgroup shuffles', needs: ['subgroups'], packs: 'f32' },
     { name: 'gemm_sg_f16', summary: 'gemm_sg on f16 weights (8 channels per invocation), f32 math; tolerance 2e-3', needs: ['subgroups'], tolerance: 2e-3, packs: 'f16' },
+    {
+      name: 'gemm_kn',
+      summary: '1x1: the linear kn_sg GEMM on NCHW (the weight as loaded times each image as a [Cin, H*W] matrix, H*W and Cin % 4 == 0, else gemm_sg); 3x3 takes gemm_sg',
+      needs: ['subgroups'],
+      delegates: { k3: { f32: 'gemm_sg', f16: 'gemm_sg_f16' } },
+    },
     { name: 'wg_tiled', summary: 'GPU-shaped implicit GEMM: 128 pixels x 128 channels (or 64 x 64 for small outputs) per workgroup, 8x8 per invocation, staged in workgroup memory' },
     { name: 'wg_tiled_f16', summary: 'wg_tiled in f16 arithmetic (staged halves, 8-term f16 sums added in f32; f32 weight); tolerance 3e-3', needs: ['shader-f16'], tolerance: 3e-3 },
     {
       name: 'winograd',
-      summary: '3x3: Winograd F(2x2,3x3), 2.25x fewer multiply-adds: input transform, 16 GEMMs (linear kn_sg), output transform; 1x1 takes gemm_sg',
+      summary: '3x3: Winograd F(2x2,3x3), 2.25x fewer multiply-adds: input transform, 16 GEMMs (linear kn_sg), output transform; 1x1 takes gemm_kn (f16: gemm_sg_f16)',
       needs: ['subgroups'],
       packs: 'wino',
-      delegates: ONE_BY_ONE_TO_GEMM_SG,
+      delegates: ONE_BY_ONE_TO_GEMM,
       flopsShare: { k3: 4 / 9 },
     },
     {
@@ -76,7 +87,7 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
       needs: ['subgroups'],
       tolerance: 3e-5,
       packs: 'wino4',
-      delegates: ONE_BY_ONE_TO_GEMM_SG,
+      delegates: ONE_BY_ONE_TO_GEMM,
       flopsShare: { k3: 1 / 4 },
     },
   ],
@@ -151,7 +162,7 @@ export function variantsForClass(gpu: Gpu, op: OpName, cls: string): string[] {
  * GPU-shaped linear and conv2d 'wg_tiled' and attention 'wg' are nobody's default until timed
  * on a GPU. On CPU adapters 3x3 convs take 'winograd4' (2.1-3.4x faster than gemm_sg in the
  * kernel lab on lavapipe, F(2x2) 'winograd' 1.2-1.8x; the real-size decoder's output within
- * 1e-5 of the direct kernel's with either; untimed on GPUs, where gpu.sh times them), 1x1 gemm_sg.
+ * 1e-5 of the direct kernel's with either; untimed on GPUs, where gpu.sh times them), 1x1 gemm_kn.
  * With precision 'f16' the f16-weight variants come first where the adapter class uses that
  * kernel family (kn_sg_f16 linear everywhere; on CPU adapters winograd4 keeps 3x3 convs, as it is
  * faster than gemm_sg_f16 there, and delegates 1x1 convs to gemm_sg_f16).
