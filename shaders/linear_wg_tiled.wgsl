@@ -13,9 +13,8 @@
 // reduction step it reads 8 + 8 values of workgroup memory for 64 multiply-adds; the WGS
 // invocations of a row of the workgroup read consecutive values of the w slice (no bank
 // conflicts) and one of the x slice (a broadcast). K is walked in steps of 8, each staging the
-// TILE x 8 slices of x and w,
-// converted to T, with loads where consecutive invocations read consecutive k. Elements past
-// M, N or K are staged as zeros. The sums run in T; with STEP_SUMS = 1 each step's 8-term sums
+// TILE x 8 slices of x and w, converted to T, with loads where consecutive invocations read
+// consecutive k. Elements past M, N or K are staged as zeros. The sums run in T; with STEP_SUMS = 1 each step's 8-term sums
 // are added to f32 accumulators, so that with T = f16 rounding grows with 8 terms, not with K:
 // inputs, weights, products and 8-term sums in f16, about 1e-3 of the output's size (held to
 // 3e-3); |x|, |w| and the partial sums must stay within f16's range (65504). The weight stays
