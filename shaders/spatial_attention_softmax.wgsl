@@ -1,8 +1,9 @@
-// spatial_attention_softmax: a[r, :] = softmax(s[r, :]) over each row of N scores
+// spatial_attention_softmax: a[r, :] = softmax(scale * s[r, :]) over each row of N scores
 //                                        (AttnBlock: torch.nn.functional.softmax(w_, dim=2))
-//   s [rows, N] at s_off, a [rows, N] at a_off (rows = B*N query positions)
-// One invocation per row: max, then the sum of exp(s - max), then the normalised values.
-struct Params { rows: u32, N: u32, s_off: u32, a_off: u32, }
+//   s [rows, N] at s_off, a [rows, N] at a_off (rows = B*N query positions); scale > 0 (1 when
+//   the scores come scaled)
+// One invocation per row: max, then the sum of exp(scale (s - max)), then the normalised values.
+struct Params { rows: u32, N: u32, s_off: u32, a_off: u32, scale: f32, }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> s: array<f32>;
@@ -17,7 +18,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var mx = -3.0e38;
   for (var j = 0u; j < p.N; j++) { mx = max(mx, s[sb + j]); }
   var sum = 0.0;
-  for (var j = 0u; j < p.N; j++) { sum += exp(s[sb + j] - mx); }
+  for (var j = 0u; j < p.N; j++) { sum += exp((s[sb + j] - mx) * p.scale); }
   let inv = 1.0 / sum;
-  for (var j = 0u; j < p.N; j++) { a[ab + j] = exp(s[sb + j] - mx) * inv; }
+  for (var j = 0u; j < p.N; j++) { a[ab + j] = exp((s[sb + j] - mx) * p.scale) * inv; }
 }

@@ -115,10 +115,12 @@ describe('resampling', () => {
 });
 
 describe('spatial attention', () => {
+  // C and H*W multiples of 4 take the GEMM passes where the device has subgroups, the others the dedicated kernels.
   const cases = [
     { B: 2, C: 13, H: 5, W: 7 },
     { B: 1, C: 64, H: 16, W: 16 },
     { B: 1, C: 3, H: 1, W: 2 },
+    { B: 3, C: 12, H: 4, W: 6 },
   ];
   for (const c of cases) {
     it(`B${c.B} C${c.C} over ${c.H}x${c.W} positions`, async () => {
@@ -166,6 +168,8 @@ describe('batch splitting under a binding limit', () => {
     ['resize', C * 4 * 9 * 4, (prog, [xt], o) => resizeBilinear(prog, xt, [4, 9], o)],
     ['tokens_to_nchw', item, (prog, [xt], o) => tokensToNchw(prog, xt.view([B, H * W, C]), H, W, o)],
     ['spatial attention', (H * W) ** 2 * 4, (prog, [xt, , , , kt, vt], o) => spatialAttention(prog, xt, kt, vt, o)],
+    // the same values as 28 channels x 5 x 8 positions: the GEMM passes, batch slices at offsets
+    ['spatial attention (GEMM)', 40 ** 2 * 4, (prog, [xt, , , , kt, vt], o) => spatialAttention(prog, xt.view([B, 28, 5, 8]), kt.view([B, 28, 5, 8]), vt.view([B, 28, 5, 8]), o)],
   ];
   for (const [name, largest, op] of ops) {
     it(`${name}: one image per dispatch = whole batch at once`, async () => {

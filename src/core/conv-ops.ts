@@ -384,11 +384,14 @@ export function tokensToNchw(prog: Program, x: Tensor, h: number, w: number, opt
   const [B, L, C] = x.shape;
   expect(x.shape.length === 3 && L === h * w, () => `tokens_to_nchw ${label}: ${shapeStr(x.shape)} is not [B, ${h}*${w}, C]`);
   const y = prog.alloc([B, C, h, w], label);
-  splitBatch(prog, `tokens_to_nchw ${label}`, B, [x, y], opts, (n, [xs, ys]) => {
-    const count = n * L * C;
-    prog.dispatch({ kernel: 'tokens_to_nchw', uniforms: { n: count, L, C, x_off: xs.off, y_off: ys.off }, bind: { x: xs.t, y: ys.t }, groups: cdiv(count, 256), cost: { bytes: 8 * count } });
-  });
+  splitBatch(prog, `tokens_to_nchw ${label}`, B, [x, y], opts, (n, [xs, ys]) => transposeItems(prog, xs, ys, n, L, C));
   return y;
+}
+
+/** y[b] = x[b]^T for n matrices [R, C] -> [C, R] (the tokens_to_nchw kernel). */
+function transposeItems(prog: Program, x: Slice, y: Slice, n: number, R: number, C: number): void {
+  const count = n * R * C;
+  prog.dispatch({ kernel: 'tokens_to_nchw', uniforms: { n: count, L: R, C, x_off: x.off, y_off: y.off }, bind: { x: x.t, y: y.t }, groups: cdiv(count, 256), cost: { bytes: 8 * count } });
 }
 
 /**
@@ -397,6 +400,8 @@ export function tokensToNchw(prog: Program, x: Tensor, h: number, w: number, opt
  * Three passes through a [B, N, N] score matrix (scores, row softmax, weighted sum), so any C
  * works (no per-invocation accumulator of C values); the matrix of one image (N*N*4 bytes) must
  * fit one binding: N <= 5792 on a 128 MiB adapter (the decoder attends at 24x24 or 16x16).
+ * With subgroups and N, C multiples of 4 the scores and the weighted sum are linear_kn_sg GEMMs
+ * on transposed copies (spatialAttentionGemm), else dedicated kernels.
  * q, k, v [B,C,H,W] -> [B,C,H,W]
  */
 export function spatialAttention(prog: Program, q: Tensor, k: Tensor, v: Tensor, opts: SplitOptions & { label?: string } = {}): Tensor {
@@ -410,7 +415,12 @@ export function spatialAttention(prog: Program, q: Tensor, k: Tensor, v: Tensor,
   const quads = cdiv(N, 4); // position quads: 4 query rows (scores) or 4 query positions (output) per invocation
   const quadGroups = cdiv(quads, 64);
   const chBlocks = cdiv(C, 4);
+  const gemm = prog.gpu.has('subgroups') && N % 4 === 0 && C % 4 === 0;
   splitBatch(prog, `spatial_attention ${label}`, B, [q, k, v, s, a, o], opts, (n, [qs, ks, vs, ss, as, os]) => {
+    if (gemm) {
+      spatialAttentionGemm(prog, n, C, N, qs, ks, vs, ss, as, os, label);
+      return;
+    }
     prog.dispatch({
       kernel: 'spatial_attention_scores',
       uniforms: { B: n, C, N, quads, colGroups: quadGroups, rowBlocks: quads, scale: C ** -0.5, q_off: qs.off, k_off: ks.off, s_off: ss.off },
@@ -420,7 +430,7 @@ export function spatialAttention(prog: Program, q: Tensor, k: Tensor, v: Tensor,
     });
     prog.dispatch({
       kernel: 'spatial_attention_softmax',
-      uniforms: { rows: n * N, N, s_off: ss.off, a_off: as.off },
+      uniforms: { rows: n * N, N, s_off: ss.off, a_off: as.off, scale: 1 },
       bind: { s: ss.t, a: as.t },
       groups: cdiv(n * N, 64),
       cost: { bytes: 8 * n * N * N },
@@ -435,4 +445,26 @@ export function spatialAttention(prog: Program, q: Tensor, k: Tensor, v: Tensor,
   });
   prog.release(s, a);
   return o;
+}
+
+/**
+ * spatialAttention's passes for n images as GEMMs: s = q^T k (q transposed to [N, C] first),
+ * a = softmax(s * C^-0.5) per row, o = v a^T (a transposed to [N_j, N_i] first), each image's
+ * matrices at its slice's offsets.
+ */
+function spatialAttentionGemm(prog: Program, n: number, C: number, N: number, q: Slice, k: Slice, v: Slice, s: Slice, a: Slice, o: Slice, label: string): void {
+  const qt = prog.alloc([n, N, C], `${label}.q_t`);
+  transposeItems(prog, q, { t: qt, off: 0 }, n, C, N);
+  gemmKnSg(prog, { x: qt, wt: k.t, y: s.t, M: N, N, K: C, batches: n, offsets: { wt: k.off, y: s.off } });
+  prog.dispatch({
+    kernel: 'spatial_attention_softmax',
+    uniforms: { rows: n * N, N, s_off: s.off, a_off: a.off, scale: C ** -0.5 },
+    bind: { s: s.t, a: a.t },
+    groups: cdiv(n * N, 64),
+    cost: { bytes: 8 * n * N * N },
+  });
+  const at = prog.alloc([n, N, N], `${label}.weights_t`);
+  transposeItems(prog, a, { t: at, off: 0 }, n, N, N);
+  gemmKnSg(prog, { x: v.t, wt: at, y: o.t, M: C, N, K: N, batches: n, offsets: { x: v.off, y: o.off } });
+  prog.release(qt, at);
 }
