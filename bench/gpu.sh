@@ -36,7 +36,11 @@ tail -60 "$OUT/kernels.log"
 # The end-to-end benchmark with the default variants.
 # shellcheck disable=SC2086
 /tmp/node .gpu/dualtoken.mjs bench $BENCH_ARGS --json "$OUT/e2e-gpu.json" 2>&1 | tee "$OUT/e2e.log"
-# The same with other variants or precision, one run per ';'-separated set of options (default:
+# The PyTorch eager reference of the same shapes (before the ALT runs: if the device's time limit
+# cuts the script short, it cuts those).
+# shellcheck disable=SC2086
+PYTHONUNBUFFERED=1 python3 bench/torch_ref.py $TORCH_ARGS --json "$OUT/torch-gpu.json" 2>&1 | tee -a "$OUT/e2e.log"
+# The end-to-end benchmark again with other variants or precision, one run per ';'-separated set of options (default:
 # the previous GPU default's CPU-shaped quantizer search, the GPU-shaped linear, conv and
 # attention, the F(4x4) Winograd conv, precision f16, and f16 with the f16-arithmetic linear and conv;
 # none timed on a GPU before).
@@ -48,5 +52,3 @@ for S in "${SETS[@]}"; do
   # shellcheck disable=SC2086
   /tmp/node .gpu/dualtoken.mjs bench $ALT_BENCH_ARGS $S --json "$OUT/e2e-gpu-alt$i.json" 2>&1 | tee -a "$OUT/e2e.log"
 done
-# shellcheck disable=SC2086
-PYTHONUNBUFFERED=1 python3 bench/torch_ref.py $TORCH_ARGS --json "$OUT/torch-gpu.json" 2>&1 | tee -a "$OUT/e2e.log"
