@@ -218,7 +218,7 @@ describe('choosing variants', () => {
   it('defaults to the subgroup variants on CPU adapters, and to subgroup linear/attention with direct conv and the workgroup search on GPUs', async () => {
     const { gpu, kernels } = await testGpu();
     const d = defaultChoice(gpu);
-    if (isCpuAdapter(gpu) && gpu.has('subgroups')) expect(d).toEqual({ linear: 'kn_sg', attention: 'sg', conv2d: 'winograd4', group_norm: 'vec4', rq_search: 'lanes' });
+    if (isCpuAdapter(gpu) && gpu.has('subgroups')) expect(d).toEqual({ linear: 'kn_sg', attention: 'sg2', conv2d: 'winograd4', group_norm: 'vec4', rq_search: 'lanes' });
     if (!isCpuAdapter(gpu) && gpu.has('subgroups')) expect(d).toEqual({ linear: 'kn_sg', attention: 'sg', conv2d: 'direct', group_norm: 'chunked', rq_search: 'workgroup' });
     for (const op of Object.keys(VARIANTS) as OpName[]) expect(availableVariants(gpu, op)).toContain(d[op]);
     expect(variantsOf(kernels).choose('linear', 'rows>=64')).toBe(d.linear);

@@ -337,7 +337,7 @@ export interface AttentionArgs {
 
 /**
  * softmax(q k^T * scale) v per batch item and head -> [B, Lq, H*D] (heads concatenated).
- * The kernel is the variant chosen for this adapter (variants.ts); sg needs vec4-aligned views
+ * The kernel is the variant chosen for this adapter (variants.ts); sg, sg2, sg3 need vec4-aligned views
  * (D, offsets and strides multiples of 4) and at least 8 queries, else the call uses lane; wg
  * (GPU-shaped) takes any shape.
  */
@@ -347,7 +347,7 @@ export function attention(prog: Program, a: AttentionArgs): Tensor {
   const views = [a.q, a.k, a.v];
   let variant = variantsOf(prog.kernels).choose('attention', shapeClass('attention', { Lq: a.Lq }));
   const aligned = a.D % 4 === 0 && views.every((t) => t.off % 4 === 0 && t.bs % 4 === 0 && t.rs % 4 === 0 && t.t.offset % 16 === 0);
-  if (variant === 'sg' && !(aligned && a.Lq >= 8 && subgroupsOf8(prog.gpu))) variant = 'lane';
+  if (variant.startsWith('sg') && !(aligned && a.Lq >= 8 && subgroupsOf8(prog.gpu))) variant = 'lane';
   const strides = {
     q_off: a.q.off, q_bs: a.q.bs, q_rs: a.q.rs,
     k_off: a.k.off, k_bs: a.k.bs, k_rs: a.k.rs,
@@ -366,15 +366,20 @@ export function attention(prog: Program, a: AttentionArgs): Tensor {
     prog.dispatch({ kernel: 'attention_wg', defines: { HEAD_DIM: a.D, KEY_TILE }, constants, uniforms: { ...common, qBlocks, ...strides }, bind, groups: a.B * a.H * qBlocks, cost });
     return o;
   }
-  const WORKGROUP = pickWorkgroup(prog.gpu, a.Lq);
-  const qGroups = cdiv(a.Lq, WORKGROUP);
+  const QUERIES = ({ sg: 1, sg2: 2, sg3: 3 } as Record<string, number>)[variant]; // per invocation (attention_sg)
+  if (QUERIES) {
+    const WORKGROUP = pickWorkgroup(prog.gpu, cdiv(a.Lq, QUERIES));
+    const qGroups = cdiv(a.Lq, WORKGROUP * QUERIES);
+    prog.dispatch({ kernel: 'attention_sg', defines: { HEAD_DIM: a.D, WORKGROUP, QUERIES }, constants, uniforms: { ...common, qGroups, ...strides }, bind, groups: a.B * a.H * qGroups, cost });
+    return o;
+  }
   prog.dispatch({
-    kernel: variant === 'sg' ? 'attention_sg' : 'attention',
-    defines: variant === 'sg' ? { HEAD_DIM: a.D, WORKGROUP } : { HEAD_DIM: a.D },
+    kernel: 'attention',
+    defines: { HEAD_DIM: a.D },
     constants,
-    uniforms: { ...common, ...(variant === 'sg' ? { qGroups } : {}), ...strides },
+    uniforms: { ...common, ...strides },
     bind,
-    groups: variant === 'sg' ? a.B * a.H * qGroups : cdiv(a.B * a.H * a.Lq, 64),
+    groups: cdiv(a.B * a.H * a.Lq, 64),
     cost,
   });
   return o;

@@ -59,6 +59,8 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
   attention: [
     { name: 'lane', summary: 'one query per invocation, online softmax' },
     { name: 'sg', summary: 'queries across a subgroup share each K/V row through subgroup shuffles', needs: ['subgroups'] },
+    { name: 'sg2', summary: 'sg with two queries per invocation: each K/V row loaded feeds twice the multiply-adds', needs: ['subgroups'] },
+    { name: 'sg3', summary: 'sg with three queries per invocation (on lavapipe ~10% faster than sg2, 12 s to compile)', needs: ['subgroups'] },
     { name: 'wg', summary: 'GPU-shaped flash attention: 64 queries per workgroup share K/V tiles staged in workgroup memory' },
   ],
   conv2d: [
@@ -162,7 +164,9 @@ export function variantsForClass(gpu: Gpu, op: OpName, cls: string): string[] {
  * GPU-shaped linear and conv2d 'wg_tiled' and attention 'wg' are nobody's default until timed
  * on a GPU. On CPU adapters 3x3 convs take 'winograd4' (2.1-3.4x faster than gemm_sg in the
  * kernel lab on lavapipe, F(2x2) 'winograd' 1.2-1.8x; the real-size decoder's output within
- * 1e-5 of the direct kernel's with either; untimed on GPUs, where gpu.sh times them), 1x1 gemm_kn.
+ * 1e-5 of the direct kernel's with either; untimed on GPUs, where gpu.sh times them), 1x1 gemm_kn,
+ * and attention 'sg2' (two queries per invocation: 1.5-2.0x sg in the kernel lab; sg3 ~10% faster
+ * again but 12 s to compile on lavapipe, and nearer the private-array cliff; sg on GPUs, as timed).
  * With precision 'f16' the f16-weight variants come first where the adapter class uses that
  * kernel family (kn_sg_f16 linear everywhere; on CPU adapters winograd4 keeps 3x3 convs, as it is
  * faster than gemm_sg_f16 there, and delegates 1x1 convs to gemm_sg_f16).
@@ -176,7 +180,7 @@ export function defaultChoice(gpu: Gpu, precision: Precision = 'f32'): Record<Op
   };
   return {
     linear: pick('linear', f16 ? ['kn_sg_f16', 'kn_sg', 'kn'] : ['kn_sg', 'kn']),
-    attention: pick('attention', ['sg']),
+    attention: pick('attention', cpu ? ['sg2', 'sg'] : ['sg']),
     conv2d: pick('conv2d', cpu ? ['winograd4', 'gemm_sg'] : []),
     group_norm: pick('group_norm', cpu ? ['vec4'] : []),
     rq_search: pick('rq_search', cpu ? [] : ['workgroup']),
