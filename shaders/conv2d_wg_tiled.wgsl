@@ -6,10 +6,10 @@
 //   residual [B, Cout, H, W]     added after the bias when HAS_RESIDUAL = 1 (else any buffer), at r_off
 //   y        [B, Cout, H, W]     at y_off
 //   x_off, r_off, y_off: element offset of batch item 0 inside the bound range.
-// Variants (override constants): KSIZE (1 or 3; padding KSIZE/2), HAS_RESIDUAL, STEP_SUMS; the
-// arithmetic type T ({{T}}, a placeholder with ENABLE, {{ENABLE}}): f32 (variant wg_tiled,
-// STEP_SUMS = 0) or f16 (wg_tiled_f16, `enable f16;`, STEP_SUMS = 1, for GPUs with double-rate
-// half arithmetic); TILE ({{TILE}}, a placeholder: array and workgroup sizes) 64 or 128.
+// Variants (override constants): KSIZE (1 or 3; padding KSIZE/2), HAS_RESIDUAL. Placeholders: the
+// arithmetic type T ({{T}}, with ENABLE, {{ENABLE}}, and STEP_SUMS, {{STEP_SUMS}}): f32 (variant
+// wg_tiled, STEP_SUMS = 0) or f16 (wg_tiled_f16, `enable f16;`, STEP_SUMS = 1, for GPUs with
+// double-rate half arithmetic); TILE ({{TILE}}: array and workgroup sizes) 64 or 128.
 // The GPU-shaped variant: an implicit GEMM whose rows are the B*H*W output pixels and columns the
 // output channels, tiled like linear_wg_tiled: a WGS x WGS workgroup (WGS = TILE / 8) owns TILE
 // pixels x TILE channels, each invocation 8 x 8 outputs (pixels ty + WGS i, channels tx + WGS j); the Cin*K*K
@@ -34,11 +34,11 @@ struct Params {
 
 override KSIZE: u32 = 3u;
 override HAS_RESIDUAL: u32 = 0u;
-override STEP_SUMS: u32 = 0u;
 
 const TILE: u32 = {{TILE}}u;
 const WGS: u32 = TILE / 8u; // invocations per workgroup side
 const BK: u32 = 8u;
+const STEP_SUMS: u32 = {{STEP_SUMS}}u;
 
 var<workgroup> xs: array<{{T}}, BK * TILE>; // [BK][TILE]: xs[kk * TILE + r] = input of pixel m0 + r at reduction index k0 + kk
 var<workgroup> ws: array<{{T}}, BK * TILE>; // [BK][TILE]: ws[kk * TILE + c] = w[n0 + c, k0 + kk]

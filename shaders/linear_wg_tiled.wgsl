@@ -4,18 +4,18 @@
 //   bias     [N]      used when HAS_BIAS = 1 (else any buffer)
 //   residual [M, N]   added after the activation when HAS_RESIDUAL = 1 (else any buffer)
 //   y        [M, N]
-// Variants (override constants): HAS_BIAS, HAS_RESIDUAL, ACT (0 = none, 1 = GELU tanh approximation),
-// STEP_SUMS; the arithmetic type T ({{T}}, a placeholder with ENABLE, {{ENABLE}}): f32 (variant
-// wg_tiled, STEP_SUMS = 0) or f16 (wg_tiled_f16, `enable f16;`, STEP_SUMS = 1, for GPUs with
-// double-rate half arithmetic); TILE ({{TILE}}, a placeholder: array and workgroup sizes) 64 or 128.
+// Variants (override constants): HAS_BIAS, HAS_RESIDUAL, ACT (0 = none, 1 = GELU tanh approximation).
+// Placeholders: the arithmetic type T ({{T}}, with ENABLE, {{ENABLE}}, and STEP_SUMS, {{STEP_SUMS}}):
+// f32 (variant wg_tiled, STEP_SUMS = 0) or f16 (wg_tiled_f16, `enable f16;`, STEP_SUMS = 1, for GPUs
+// with double-rate half arithmetic); TILE ({{TILE}}: array and workgroup sizes) 64 or 128.
 // The GPU-shaped variant (any M, N, K): a WGS x WGS workgroup (WGS = TILE / 8) owns a TILE x TILE
 // tile of y, each invocation 8 x 8 outputs: rows ty + WGS i, columns tx + WGS j (i, j < 8), so per
 // reduction step it reads 8 + 8 values of workgroup memory for 64 multiply-adds; the WGS
 // invocations of a row of the workgroup read consecutive values of the w slice (no bank
 // conflicts) and one of the x slice (a broadcast). K is walked in steps of 8, each staging the
 // TILE x 8 slices of x and w, converted to T, with loads where consecutive invocations read
-// consecutive k. Elements past M, N or K are staged as zeros. The sums run in T; with STEP_SUMS = 1 each step's 8-term sums
-// are added to f32 accumulators, so that with T = f16 rounding grows with 8 terms, not with K:
+// consecutive k. Elements past M, N or K are staged as zeros. The sums run in T; with
+// STEP_SUMS = 1 each step's 8-term sums are added to f32 accumulators, so that with T = f16 rounding grows with 8 terms, not with K:
 // inputs, weights, products and 8-term sums in f16, about 1e-3 of the output's size (held to
 // 3e-3); |x|, |w| and the partial sums must stay within f16's range (65504). The weight stays
 // f32 in memory.
@@ -32,11 +32,11 @@ struct Params { M: u32, N: u32, K: u32, tilesN: u32, }
 override HAS_BIAS: u32 = 0u;
 override HAS_RESIDUAL: u32 = 0u;
 override ACT: u32 = 0u;
-override STEP_SUMS: u32 = 0u;
 
 const TILE: u32 = {{TILE}}u;
 const WGS: u32 = TILE / 8u; // invocations per workgroup side
 const BK: u32 = 8u;
+const STEP_SUMS: u32 = {{STEP_SUMS}}u;
 
 var<workgroup> xs: array<{{T}}, BK * TILE>; // [BK][TILE]: xs[kk * TILE + r] = x[m0 + r, k0 + kk]
 var<workgroup> ws: array<{{T}}, BK * TILE>; // [BK][TILE]: ws[kk * TILE + c] = w[n0 + c, k0 + kk]

@@ -135,14 +135,14 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
     return y;
   }
   if (variant === 'wg_tiled' || variant === 'wg_tiled_f16') {
-    const f16 = variant === 'wg_tiled_f16';
+    const type = variant === 'wg_tiled_f16' ? 'f16' : 'f32';
     splitBatch(prog, `conv2d ${label}`, B, residual ? [x, y, residual] : [x, y], opts, (n, [xs, ys, rs]) => {
       const TILE = wgTile(n * H * W, Cout);
       const tilesN = cdiv(Cout, TILE);
       prog.dispatch({
         kernel: 'conv2d_wg_tiled',
-        defines: { ...arithmetic(f16 ? 'f16' : 'f32'), TILE },
-        constants: { KSIZE: K, HAS_RESIDUAL: residual ? 1 : 0, STEP_SUMS: f16 ? 1 : 0 },
+        defines: { ...arithmetic(type), TILE },
+        constants: { KSIZE: K, HAS_RESIDUAL: residual ? 1 : 0 },
         uniforms: { B: n, Cin, Cout, H, W, tilesN, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
         bind: { x: xs.t, w, bias, residual: rs?.t ?? w, y: ys.t },
         groups: cdiv(n * H * W, TILE) * tilesN,
@@ -428,13 +428,7 @@ export function spatialAttention(prog: Program, q: Tensor, k: Tensor, v: Tensor,
       groups: n * quads * quadGroups,
       cost: { flops: 2 * n * N * N * C },
     });
-    prog.dispatch({
-      kernel: 'spatial_attention_softmax',
-      uniforms: { rows: n * N, N, s_off: ss.off, a_off: as.off, scale: 1 },
-      bind: { s: ss.t, a: as.t },
-      groups: cdiv(n * N, 64),
-      cost: { bytes: 8 * n * N * N },
-    });
+    softmaxRows(prog, ss, as, n * N, N, 1);
     prog.dispatch({
       kernel: 'spatial_attention_out',
       uniforms: { B: n, C, N, quads, posGroups: quadGroups, chBlocks, v_off: vs.off, a_off: as.off, o_off: os.off },
@@ -447,6 +441,11 @@ export function spatialAttention(prog: Program, q: Tensor, k: Tensor, v: Tensor,
   return o;
 }
 
+/** a = softmax(scale * s) over each of `rows` rows of N scores. */
+function softmaxRows(prog: Program, s: Slice, a: Slice, rows: number, N: number, scale: number): void {
+  prog.dispatch({ kernel: 'spatial_attention_softmax', uniforms: { rows, N, s_off: s.off, a_off: a.off, scale }, bind: { s: s.t, a: a.t }, groups: cdiv(rows, 64), cost: { bytes: 8 * rows * N } });
+}
+
 /**
  * spatialAttention's passes for n images as GEMMs: s = q^T k (q transposed to [N, C] first),
  * a = softmax(s * C^-0.5) per row, o = v a^T (a transposed to [N_j, N_i] first), each image's
@@ -456,13 +455,7 @@ function spatialAttentionGemm(prog: Program, n: number, C: number, N: number, q:
   const qt = prog.alloc([n, N, C], `${label}.q_t`);
   transposeItems(prog, q, { t: qt, off: 0 }, n, C, N);
   gemmKnSg(prog, { x: qt, wt: k.t, y: s.t, M: N, N, K: C, batches: n, offsets: { wt: k.off, y: s.off } });
-  prog.dispatch({
-    kernel: 'spatial_attention_softmax',
-    uniforms: { rows: n * N, N, s_off: s.off, a_off: a.off, scale: C ** -0.5 },
-    bind: { s: s.t, a: a.t },
-    groups: cdiv(n * N, 64),
-    cost: { bytes: 8 * n * N * N },
-  });
+  softmaxRows(prog, s, a, n * N, N, C ** -0.5);
   const at = prog.alloc([n, N, N], `${label}.weights_t`);
   transposeItems(prog, a, { t: at, off: 0 }, n, N, N);
   gemmKnSg(prog, { x: v.t, wt: at, y: o.t, M: C, N, K: N, batches: n, offsets: { x: v.off, y: o.off } });

@@ -22,9 +22,13 @@ export interface LinearOptions {
   label?: string;
 }
 
-/** The placeholders of the kernels that compute in f32 or f16 (T, and the directive f16 needs). */
+/**
+ * The placeholders of the kernels that compute in f32 or f16: T, the directive f16 needs, and
+ * whether each step's sums go into f32 accumulators (STEP_SUMS, with halves).
+ */
 export function arithmetic(type: 'f32' | 'f16'): Defines {
-  return { T: type, ENABLE: type === 'f16' ? 'enable f16;' : '' };
+  const f16 = type === 'f16';
+  return { T: type, ENABLE: f16 ? 'enable f16;' : '', STEP_SUMS: f16 ? 1 : 0 };
 }
 
 /**
@@ -92,13 +96,12 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
     const groupsN = cdiv(N, 256);
     prog.dispatch({ kernel: 'linear_rows', defines: { ROWS }, constants, uniforms: { M, N, K, groupsN }, bind: { ...bind(w), w }, groups: groupsN * cdiv(M, ROWS), cost });
   } else if (variant === 'wg_tiled' || variant === 'wg_tiled_f16') {
-    const f16 = variant === 'wg_tiled_f16';
     const TILE = wgTile(M, N);
     const tilesN = cdiv(N, TILE);
     prog.dispatch({
       kernel: 'linear_wg_tiled',
-      defines: { ...arithmetic(f16 ? 'f16' : 'f32'), TILE },
-      constants: { ...constants, STEP_SUMS: f16 ? 1 : 0 },
+      defines: { ...arithmetic(variant === 'wg_tiled_f16' ? 'f16' : 'f32'), TILE },
+      constants,
       uniforms: { M, N, K, tilesN },
       bind: { ...bind(w), w },
       groups: cdiv(M, TILE) * tilesN,

@@ -63,12 +63,21 @@ export interface DispatchTiming {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** The fastest steady wall time of a kind of submission; the first pays for the driver's shader JIT and is not counted. */
+/**
+ * The fastest steady wall time of a kind of submission (the first pays for the driver's shader
+ * JIT and is not counted), used to wait without polling: Dawn's Node binding polls the device in
+ * a busy loop while a promise of it is pending, which on a CPU adapter takes a core from the
+ * driver. Sleeping through most of the fastest run seen so far before asking for the result
+ * leaves that core to the GPU work, and never oversleeps a run that is as fast as the fastest one.
+ */
 class FastestRun {
   private runs = 0;
-  ms = Infinity;
+  private ms = Infinity;
   record(ms: number): void {
     if (this.runs++ > 0) this.ms = Math.min(this.ms, ms);
+  }
+  async idleUntilNearlyDone(): Promise<void> {
+    if (this.ms > 20 && this.ms < Infinity) await sleep(this.ms * 0.85);
   }
 }
 
@@ -332,7 +341,7 @@ export class Program {
         return b;
       });
       device.queue.submit([encoder.finish()]);
-      await this.idleUntilNearlyDone(this.runWait);
+      await this.runWait.idleUntilNearlyDone();
       const out: ArrayBuffer[] = [];
       for (const b of staging) {
         await b.mapAsync(GPUMapMode.READ);
@@ -345,19 +354,9 @@ export class Program {
     });
   }
 
-  /** The fastest steady plain run and profiled run so far (wall clock), used to wait without polling. */
+  /** The fastest steady plain run and profiled run so far. */
   private readonly runWait = new FastestRun();
   private readonly profileWait = new FastestRun();
-
-  /**
-   * Dawn's Node binding polls the device in a busy loop while a promise of it is pending, which
-   * on a CPU adapter takes a core from the driver. Sleeping through most of the fastest run seen
-   * so far before asking for the result leaves that core to the GPU work, and never oversleeps a
-   * run that is as fast as the fastest one.
-   */
-  private async idleUntilNearlyDone(wait: FastestRun): Promise<void> {
-    if (wait.ms > 20 && wait.ms < Infinity) await sleep(wait.ms * 0.85);
-  }
 
   /**
    * Runs the program once with every dispatch timed: GPU timestamps (one pass per dispatch)
@@ -404,7 +403,7 @@ export class Program {
     encoder.copyBufferToBuffer(resolve, 0, read, 0, count * 8);
     const start = performance.now();
     device.queue.submit([encoder.finish()]);
-    await this.idleUntilNearlyDone(this.profileWait);
+    await this.profileWait.idleUntilNearlyDone();
     await read.mapAsync(GPUMapMode.READ);
     this.profileWait.record(performance.now() - start);
     const ns = new BigUint64Array(read.getMappedRange().slice(0));
