@@ -7,7 +7,8 @@ import { meanHeads, mul } from '../src/core/quant-ops.js';
 import { encodeSafetensors, openSafetensors } from '../src/core/safetensors.js';
 import { Weights } from '../src/core/weights.js';
 import { attnProjection, prepareAttnProjection } from '../src/model/attn-projection.js';
-import { randn, relToMax } from './helpers/cpu-ref-quant.js';
+import { relToMax } from './helpers/compare.js';
+import { randn } from './helpers/cpu-ref.js';
 import { testGpu, upload } from './helpers/gpu.js';
 
 type Params = Record<string, { shape: number[]; data: Float32Array }>;

@@ -11,7 +11,8 @@ import { Weights } from '../src/core/weights.js';
 import { decodeFromFeatures, usedByDecoder } from '../src/model/decoder.js';
 import { SIGLIP_384_RVQ8 } from '../src/model/presets.js';
 import { SyntheticSource } from '../src/model/synthetic.js';
-import { randomArray, relToMax } from './helpers/cpu-ref-conv.js';
+import { relToMax } from './helpers/compare.js';
+import { randomArray } from './helpers/cpu-ref-conv.js';
 import { runAndRead, testGpu, upload } from './helpers/gpu.js';
 
 describe('pixel decoder at the real size', () => {

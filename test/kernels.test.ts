@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { addScaled, attention, heads, layerNorm, linear, patchIm2col } from '../src/core/ops.js';
 import { Program } from '../src/core/program.js';
-import { attentionRef, layerNormRef, linearRef, randn, relErr } from './helpers/cpu-ref.js';
+import { relErr } from './helpers/compare.js';
+import { attentionRef, layerNormRef, linearRef, randn } from './helpers/cpu-ref.js';
 import { runAndRead, testGpu, upload } from './helpers/gpu.js';
 
 const TOL = 1e-5; // f32 accumulation vs float64, relative to the largest reference value

@@ -10,6 +10,7 @@ import { MemoryReader } from '../src/core/bytes.js';
 import { openPyTorchCheckpoint } from '../src/core/pytorch.js';
 import type { ByteReader } from '../src/core/tensor-source.js';
 import { FileReader } from '../src/node/file.js';
+import { Pickle } from './helpers/pickle.js';
 import { buildZip, listZip } from './helpers/zip.js';
 
 const fixture = (path: string) => fileURLToPath(new URL(`./fixtures/golden/${path}`, import.meta.url));
@@ -35,57 +36,6 @@ function readSafetensors(path: string): Map<string, SafeTensor> {
     tensors.set(name, { dtype: t.dtype, shape: t.shape, data: file.subarray(base + t.data_offsets[0], base + t.data_offsets[1]) });
   }
   return tensors;
-}
-
-// --- a tiny pickle writer, to build checkpoints by hand
-
-class Pickle {
-  private out: number[] = [];
-  private static readonly utf8 = new TextEncoder();
-  op(...bytes: number[]): this {
-    this.out.push(...bytes);
-    return this;
-  }
-  private u32(n: number): number[] {
-    return [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff];
-  }
-  str(s: string): this {
-    const b = Pickle.utf8.encode(s);
-    return b.length < 256 ? this.op(0x8c, b.length, ...b) : this.op(0x58, ...this.u32(b.length), ...b);
-  }
-  int(n: number): this {
-    return n < 256 ? this.op(0x4b, n) : this.op(0x4a, ...this.u32(n));
-  }
-  ints(ns: number[]): this {
-    this.mark();
-    for (const n of ns) this.int(n);
-    return this.op(0x74);
-  }
-  global(module: string, name: string): this {
-    return this.op(0x63, ...Pickle.utf8.encode(`${module}\n${name}\n`));
-  }
-  stackGlobal(module: string, name: string): this {
-    return this.str(module).str(name).op(0x93);
-  }
-  mark(): this {
-    return this.op(0x28);
-  }
-  tuple(): this {
-    return this.op(0x74);
-  }
-  reduce(): this {
-    return this.op(0x52);
-  }
-  /** _rebuild_tensor_v2(('storage', torch.<type>, key, 'cpu', numel), offset, shape, stride, False, OrderedDict()) */
-  tensor(type: string, key: string, storageNumel: number, offset: number, shape: number[], stride: number[]): this {
-    this.stackGlobal('torch._utils', '_rebuild_tensor_v2').mark();
-    this.mark().str('storage').stackGlobal('torch', type).str(key).str('cpu').int(storageNumel).tuple().op(0x51);
-    this.int(offset).ints(shape).ints(stride).op(0x89).global('collections', 'OrderedDict').op(0x29).reduce();
-    return this.tuple().reduce();
-  }
-  bytes(): Uint8Array {
-    return Uint8Array.from([...this.out, 0x2e]);
-  }
 }
 
 function checkpointZip(pickle: Uint8Array, storages: Record<string, Uint8Array> = {}, archive = 'archive'): Uint8Array {

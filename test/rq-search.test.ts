@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { Program } from '../src/core/program.js';
 import { rqEmbed, rqSearch, searchCodebookData } from '../src/core/quant-ops.js';
 import { VARIANTS, variantsOf } from '../src/core/variants.js';
-import { randn, relToMax, rqEmbedReference, rqReference } from './helpers/cpu-ref-quant.js';
+import { relToMax } from './helpers/compare.js';
+import { randn } from './helpers/cpu-ref.js';
+import { rqEmbedReference, rqReference } from './helpers/cpu-ref-quant.js';
 import { testGpu, upload } from './helpers/gpu.js';
 
 interface GpuRq {

@@ -11,8 +11,9 @@ import { attention, heads, linear } from '../src/core/ops.js';
 import { Program } from '../src/core/program.js';
 import { VARIANTS, availableVariants, defaultChoice, isCpuAdapter, isFullPrecision, parseKernelChoice, variantsOf, type OpName, type TunedTable } from '../src/core/variants.js';
 import { fileTuneStorage } from '../src/node/autotune-cache.js';
-import { attentionRef, linearRef, randn, relErr } from './helpers/cpu-ref.js';
-import { conv2dRef, groupNormRef, randomArray, relToMax } from './helpers/cpu-ref-conv.js';
+import { relErr, relToMax } from './helpers/compare.js';
+import { attentionRef, linearRef, randn } from './helpers/cpu-ref.js';
+import { conv2dRef, groupNormRef, randomArray } from './helpers/cpu-ref-conv.js';
 import { runAndRead, testGpu, upload } from './helpers/gpu.js';
 
 /**

@@ -118,17 +118,3 @@ export function spatialAttentionRef(q: Float32Array, k: Float32Array, v: Float32
   }
   return o;
 }
-
-/** Worst |got - ref| / max|ref| (the golden tests' rel_to_max), NaN-safe: a NaN gives Infinity. */
-export function relToMax(got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  if (got.length !== ref.length) throw new Error(`got ${got.length} values, reference has ${ref.length}`);
-  let maxRef = 0;
-  let maxErr = 0;
-  for (let i = 0; i < ref.length; i++) {
-    maxRef = Math.max(maxRef, Math.abs(ref[i]));
-    const d = Math.abs(got[i] - ref[i]);
-    maxErr = Number.isNaN(d) ? Infinity : Math.max(maxErr, d);
-  }
-  return maxErr / (maxRef || 1);
-}
-

@@ -1,17 +1,5 @@
 // CPU references (float64) for the quantizer kernels and the small ops of AttnProjection.
 
-/** Seeded normal samples (Box-Muller over a 32-bit LCG), as float32. */
-export function randn(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s + 1) / 4294967297;
-  };
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = scale * Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-  return out;
-}
-
 export interface RqReference {
   codes: Int32Array; // [T, D]
   zq: Float64Array; // [T, E]
@@ -82,16 +70,4 @@ export function rqEmbedReference(codes: Int32Array, T: number, D: number, w: Flo
     }
   }
   return out;
-}
-
-/** Worst |got - ref| / max|ref|. */
-export function relToMax(got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let maxRef = 0;
-  let maxErr = 0;
-  for (let i = 0; i < ref.length; i++) {
-    maxRef = Math.max(maxRef, Math.abs(ref[i]));
-    const d = Math.abs(got[i] - ref[i]);
-    maxErr = Number.isNaN(d) ? Infinity : Math.max(maxErr, d);
-  }
-  return maxErr / (maxRef || 1);
 }

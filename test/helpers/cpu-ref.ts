@@ -67,20 +67,3 @@ export function attentionRef(q: Float32Array, k: Float32Array, v: Float32Array, 
   }
   return o;
 }
-
-/** Worst |got - ref| / max|ref|, with the index where it happens. */
-export function relErr(got: ArrayLike<number>, ref: ArrayLike<number>): { rel: number; at: number; got: number; ref: number } {
-  if (got.length !== ref.length) throw new Error(`length ${got.length} vs reference ${ref.length}`);
-  let maxRef = 0;
-  for (let i = 0; i < ref.length; i++) maxRef = Math.max(maxRef, Math.abs(ref[i]));
-  let worst = -1;
-  let at = 0;
-  for (let i = 0; i < got.length; i++) {
-    const d = Math.abs(got[i] - ref[i]);
-    if (!(d <= worst)) {
-      worst = Number.isNaN(d) ? Infinity : d;
-      at = i;
-    }
-  }
-  return { rel: worst / (maxRef || 1), at, got: got[at], ref: ref[at] };
-}

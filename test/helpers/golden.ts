@@ -7,6 +7,7 @@ import { MemoryReader } from '../../src/core/bytes.js';
 import { toFloat32, toInt32 } from '../../src/core/dtype.js';
 import { openSafetensors } from '../../src/core/safetensors.js';
 import type { TensorSource } from '../../src/core/tensor-source.js';
+import { relErr } from './compare.js';
 
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 export const GOLDEN_CASES = ['tiny', 'tiny-bf16'] as const;
@@ -70,20 +71,9 @@ function unravel(i: number, shape: number[]): number[] {
 /** Compares a float tensor to its reference; logs and returns the worst error. */
 export function compareFloat(name: string, got: ArrayLike<number>, ref: GoldenTensor): Comparison {
   if (got.length !== ref.data.length) throw new Error(`${name}: got ${got.length} values, reference [${ref.shape}] has ${ref.data.length}`);
-  let maxRef = 0;
-  for (let i = 0; i < ref.data.length; i++) maxRef = Math.max(maxRef, Math.abs(ref.data[i]));
-  let maxAbs = -1;
-  let worst = 0;
-  for (let i = 0; i < got.length; i++) {
-    const d = Math.abs(got[i] - ref.data[i]);
-    if (!(d <= maxAbs)) {
-      maxAbs = Number.isNaN(d) ? Infinity : d;
-      worst = i;
-      if (maxAbs === Infinity) break;
-    }
-  }
-  const c: Comparison = { name, relToMax: maxAbs / (maxRef || 1), maxAbs, maxRef, worstIndex: unravel(worst, ref.shape), got: got[worst], ref: ref.data[worst] };
-  console.log(`${name.padEnd(28)} [${ref.shape}] worst rel_to_max ${c.relToMax.toExponential(2)} (|err| ${maxAbs.toExponential(2)} at [${c.worstIndex}]: got ${c.got}, ref ${c.ref})`);
+  const e = relErr(got, ref.data);
+  const c: Comparison = { name, relToMax: e.rel, maxAbs: e.maxAbs, maxRef: e.maxRef, worstIndex: unravel(e.at, ref.shape), got: e.got, ref: e.ref };
+  console.log(`${name.padEnd(28)} [${ref.shape}] worst rel_to_max ${c.relToMax.toExponential(2)} (|err| ${c.maxAbs.toExponential(2)} at [${c.worstIndex}]: got ${c.got}, ref ${c.ref})`);
   return c;
 }
 

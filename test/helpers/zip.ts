@@ -1,6 +1,11 @@
 // A minimal zip writer for tests: stored entries laid out like torch.save's, optionally in ZIP64
 // form (EOCD64 record + locator, 0xFFFFFFFF placeholders resolved by zip64 extra fields) so the
-// ZIP64 path can be tested without multi-GB files.
+// ZIP64 path can be tested without multi-GB files. Its record writers also serve the streaming
+// writer of large synthetic checkpoints (synthetic-checkpoint.ts). CRCs come from Node's native
+// zlib.crc32 (several times faster than src/core/image.ts's browser-safe one on a 1 GB checkpoint).
+import { crc32 } from 'node:zlib';
+
+const utf8 = new TextEncoder();
 
 export interface ZipEntryInput {
   name: string;
@@ -15,16 +20,13 @@ export interface ZipOptions {
   zip64?: boolean;
 }
 
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(data: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of data) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+/** What the headers of one stored entry record; `offset` is where its local header starts. */
+export interface ZipRecord {
+  name: Uint8Array;
+  crc: number;
+  size: number;
+  offset: number;
+  method?: number;
 }
 
 class Out {
@@ -51,39 +53,43 @@ class Out {
   }
 }
 
+/** The local header of an entry (its data follows it), with `extra` as its extra field. */
+export function localHeader(e: ZipRecord, extra: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const out = new Out().u32(0x04034b50).u16(20).u16(0).u16(e.method ?? 0).u16(0).u16(0);
+  return out.u32(e.crc).u32(e.size).u32(e.size).u16(e.name.length).u16(extra.length).raw(e.name).raw(extra).result();
+}
+
+/** The central directory record of an entry; with `zip64`, sizes and offset live in a ZIP64 extra field. */
+export function centralHeader(e: ZipRecord, zip64 = false): Uint8Array {
+  const out = new Out().u32(0x02014b50).u16(45).u16(20).u16(0).u16(e.method ?? 0).u16(0).u16(0).u32(e.crc);
+  out.u32(zip64 ? 0xffffffff : e.size).u32(zip64 ? 0xffffffff : e.size);
+  out.u16(e.name.length).u16(zip64 ? 28 : 0).u16(0).u16(0).u16(0).u32(0);
+  out.u32(zip64 ? 0xffffffff : e.offset).raw(e.name);
+  if (zip64) out.u16(0x0001).u16(24).u64(e.size).u64(e.size).u64(e.offset);
+  return out.result();
+}
+
+/** The end records of a zip whose central directory of `count` entries is `cdSize` bytes at `cdStart`. */
+export function endRecords(count: number, cdStart: number, cdSize: number, zip64 = false): Uint8Array {
+  const out = new Out();
+  if (!zip64) return out.u32(0x06054b50).u16(0).u16(0).u16(count).u16(count).u32(cdSize).u32(cdStart).u16(0).result();
+  const eocd64 = cdStart + cdSize;
+  out.u32(0x06064b50).u64(44).u16(45).u16(45).u32(0).u32(0);
+  out.u64(count).u64(count).u64(cdSize).u64(cdStart);
+  out.u32(0x07064b50).u32(0).u64(eocd64).u32(1);
+  return out.u32(0x06054b50).u16(0).u16(0).u16(0xffff).u16(0xffff).u32(0xffffffff).u32(0xffffffff).u16(0).result();
+}
+
 export function buildZip(entries: ZipEntryInput[], opts: ZipOptions = {}): Uint8Array {
   const out = new Out();
-  const offsets: number[] = [];
-  const utf8 = new TextEncoder();
-  for (const e of entries) {
-    const name = utf8.encode(e.name);
-    const extra = e.localExtra ?? new Uint8Array(0);
-    offsets.push(out.length);
-    out.u32(0x04034b50).u16(20).u16(0).u16(e.method ?? 0).u16(0).u16(0);
-    out.u32(crc32(e.data)).u32(e.data.length).u32(e.data.length).u16(name.length).u16(extra.length);
-    out.raw(name).raw(extra).raw(e.data);
-  }
-  const cdStart = out.length;
-  entries.forEach((e, i) => {
-    const name = utf8.encode(e.name);
-    const big = opts.zip64 === true;
-    out.u32(0x02014b50).u16(45).u16(20).u16(0).u16(e.method ?? 0).u16(0).u16(0).u32(crc32(e.data));
-    out.u32(big ? 0xffffffff : e.data.length).u32(big ? 0xffffffff : e.data.length);
-    out.u16(name.length).u16(big ? 28 : 0).u16(0).u16(0).u16(0).u32(0);
-    out.u32(big ? 0xffffffff : offsets[i]).raw(name);
-    if (big) out.u16(0x0001).u16(24).u64(e.data.length).u64(e.data.length).u64(offsets[i]);
+  const records = entries.map((e) => {
+    const record = { name: utf8.encode(e.name), crc: crc32(e.data), size: e.data.length, offset: out.length, method: e.method };
+    out.raw(localHeader(record, e.localExtra)).raw(e.data);
+    return record;
   });
-  const cdSize = out.length - cdStart;
-  if (opts.zip64) {
-    const eocd64 = out.length;
-    out.u32(0x06064b50).u64(44).u16(45).u16(45).u32(0).u32(0);
-    out.u64(entries.length).u64(entries.length).u64(cdSize).u64(cdStart);
-    out.u32(0x07064b50).u32(0).u64(eocd64).u32(1);
-    out.u32(0x06054b50).u16(0).u16(0).u16(0xffff).u16(0xffff).u32(0xffffffff).u32(0xffffffff).u16(0);
-  } else {
-    out.u32(0x06054b50).u16(0).u16(0).u16(entries.length).u16(entries.length).u32(cdSize).u32(cdStart).u16(0);
-  }
-  return out.result();
+  const cdStart = out.length;
+  for (const r of records) out.raw(centralHeader(r, opts.zip64));
+  return out.raw(endRecords(records.length, cdStart, out.length - cdStart, opts.zip64)).result();
 }
 
 export interface ZipListing {
