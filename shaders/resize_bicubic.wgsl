@@ -7,10 +7,13 @@
 //   vertical:   in_k = src[srcOffset + (first(y) + k) * srcW + x]
 // Buffers:
 //   src   u32 [rows, srcW], one pixel per u32: R | G << 8 | B << 16, read from element srcOffset
+//         (horizontal: one band of source rows, packed on the host, so that images of any size
+//         are read a binding at a time; vertical: the horizontal output [rows, S] of the image)
 //   table i32, from element tableOffset: for each output column (horizontal) or row (vertical) o,
 //         taps + 2 values: first input index, tap count n <= taps, then `taps` coefficients
 //         (22 fractional bits; the n used ones sum to about 2^22). Built on the host.
-//   dst   u32 [outH, outW], the same packing, written from element dstOffset.
+//   dst   u32 [outH, outW], the same packing, written from element dstOffset (horizontal: the
+//         band's first output row; vertical: the image's slot of the batch).
 // A pass that Pillow skips (size unchanged) is run as one tap of 2^22: an exact copy (crop).
 // Sums stay within i32: 255 * sum|c_k| < 2^31 for bicubic, as in Pillow's own int arithmetic.
 struct Params { outW: u32, outH: u32, srcW: u32, srcOffset: u32, dstOffset: u32, tableOffset: u32, taps: u32, }

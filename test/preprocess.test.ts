@@ -1,11 +1,12 @@
 // The official preprocessing on the GPU (Pillow bicubic resize + center crop + normalize) and the
-// 8-bit output: bit-exact against the CPU reference on random images, and against the golden cases.
+// 8-bit output: bit-exact against the CPU reference on random images (whole, and read in source
+// bands of a few rows), and against the golden cases.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/core/config.js';
 import type { RgbImage } from '../src/core/image.js';
-import { ImageBatch, centerCropOffset, planPreprocess, preprocess, resizedSize, toRgb8, unpackRgb8 } from '../src/core/preprocess.js';
+import { ImageBatch, centerCropOffset, planPreprocess, preprocess, resizedSize, toRgb8, unpackRgb8, type UploadOptions } from '../src/core/preprocess.js';
 import { Program } from '../src/core/program.js';
 import { decodeImage } from '../src/node/decode.js';
 import { precomputeCoeffs, preprocessRef, toPixelValues, toRgb8Ref } from './helpers/cpu-ref-preprocess.js';
@@ -49,9 +50,9 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): { max: number; mis
 }
 
 /** Runs preprocess() on the GPU: the 8-bit crops and pixel_values. */
-async function gpuPreprocess(images: RgbImage[], S: number): Promise<{ rgb8: RgbImage[]; pixelValues: Float32Array }> {
-  const { gpu, kernels } = await testGpu();
-  const batch = ImageBatch.upload(gpu, images, S);
+async function gpuPreprocess(images: RgbImage[], S: number, opts: UploadOptions = {}): Promise<{ rgb8: RgbImage[]; pixelValues: Float32Array }> {
+  const { kernels } = await testGpu();
+  const batch = await ImageBatch.upload(kernels, images, S, opts);
   const prog = new Program(kernels, `preprocess S=${S}`, true);
   const pv = preprocess(prog, batch);
   pv.pinned = true;
@@ -88,7 +89,7 @@ describe('tap tables', () => {
         for (let i = 0; i < S; i++) {
           const o = plan.left + i;
           const e = plan.hTable + i * (plan.hTaps + 2);
-          const [first, n] = [tables[e], tables[e + 1]];
+          const [first, n] = [plan.colFirst + tables[e], tables[e + 1]];
           const coeffs = [...Int32Array.from(tables.slice(e + 2, e + 2 + n))];
           const want = newW === size ? { first: o, n: 1, coeffs: [1 << 22] } : { first: ref.bounds[2 * o], n: ref.bounds[2 * o + 1], coeffs: [...ref.kk.subarray(o * ref.ksize, o * ref.ksize + ref.bounds[2 * o + 1])] };
           expect({ first, n, coeffs }, `${size} -> ${newW}, output ${o}`).toEqual(want);
@@ -120,6 +121,33 @@ describe('preprocess on the GPU vs the CPU reference (bit-exact)', () => {
       expect(maxDiff(got.pixelValues, toPixelValues(ref)).max).toBe(0);
     });
   }
+});
+
+describe('preprocess in source bands (bit-exact against the unbanded run and the CPU reference)', () => {
+  // Band limits of a few source rows force many bands, with the vertical taps of one output row
+  // spread over several of them; down- and upscaling, portrait and landscape.
+  const S = 16;
+  const sizes: [number, number][] = [[333, 250], [37, 123], [16, 40], [61, 17]];
+  it(`S = ${S}: ${sizes.map(([w, h]) => `${w}x${h}`).join(', ')}, bands of 1, 3 and 7 rows of the widest window`, async () => {
+    const images = sizes.map(([w, h], i) => randomImage(w, h, 900 + i));
+    const whole = await gpuPreprocess(images, S);
+    const ref = images.map((img) => preprocessRef(img, S));
+    images.forEach((img, b) => expect(maxDiff(whole.rgb8[b].data, ref[b].data).mismatches, `${img.width}x${img.height} unbanded`).toBe(0));
+    for (const rows of [1, 3, 7]) {
+      // Bytes for `rows` source rows of the widest window (4 bytes per packed pixel).
+      const bandBytes = rows * 4 * Math.max(...images.map((img) => planPreprocess(img.width, img.height, S, []).cols));
+      const banded = await gpuPreprocess(images, S, { bandBytes });
+      images.forEach((img, b) => {
+        const d = maxDiff(banded.rgb8[b].data, ref[b].data);
+        expect(d.mismatches, `${img.width}x${img.height} in bands of ${bandBytes} bytes: ${d.mismatches} values differ from the CPU reference`).toBe(0);
+      });
+      expect(maxDiff(banded.pixelValues, whole.pixelValues).mismatches).toBe(0);
+    }
+  });
+
+  it('a band limit below one source row is refused, naming the image and the limit', async () => {
+    await expect(gpuPreprocess([randomImage(50, 40, 1)], 16, { bandBytes: 100 })).rejects.toThrow(/^image 0: a source row of \d+ pixels needs \d+ bytes, over the band limit of 100 bytes$/);
+  });
 });
 
 describe('toRgb8 on the GPU vs the CPU reference', () => {

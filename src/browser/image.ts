@@ -80,30 +80,31 @@ function readThroughCanvas(src: Drawable, width: number, height: number): RgbIma
 async function readThroughGpu(gpu: Gpu, src: Drawable, width: number, height: number): Promise<RgbImage> {
   const device = gpu.device;
   const bytesPerRow = Math.ceil((width * 4) / 256) * 256;
-  return gpu.scoped('image upload (copyExternalImageToTexture)', async () => {
-    const texture = device.createTexture({
-      label: 'input image',
-      size: [width, height],
-      format: 'rgba8unorm',
-      usage: GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC | GPUTextureUsage.RENDER_ATTACHMENT | GPUTextureUsage.TEXTURE_BINDING,
-    });
-    const buffer = device.createBuffer({ label: 'input image readback', size: bytesPerRow * height, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
-    try {
+  const texture = device.createTexture({
+    label: 'input image',
+    size: [width, height],
+    format: 'rgba8unorm',
+    usage: GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC | GPUTextureUsage.RENDER_ATTACHMENT | GPUTextureUsage.TEXTURE_BINDING,
+  });
+  const buffer = device.createBuffer({ label: 'input image readback', size: bytesPerRow * height, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+  try {
+    // The scope holds the synchronous copy and submit only (see Gpu.scoped); the readback waits after.
+    await gpu.scoped('image upload (copyExternalImageToTexture)', () => {
       device.queue.copyExternalImageToTexture({ source: src as GPUCopyExternalImageSource }, { texture, premultipliedAlpha: false, colorSpace: 'srgb' }, [width, height]);
       const enc = device.createCommandEncoder({ label: 'input image readback' });
       enc.copyTextureToBuffer({ texture }, { buffer, bytesPerRow, rowsPerImage: height }, [width, height]);
       device.queue.submit([enc.finish()]);
-      await buffer.mapAsync(GPUMapMode.READ);
-      const padded = new Uint8Array(buffer.getMappedRange());
-      const rgba = new Uint8Array(width * height * 4);
-      for (let y = 0; y < height; y++) rgba.set(padded.subarray(y * bytesPerRow, y * bytesPerRow + width * 4), y * width * 4);
-      buffer.unmap();
-      return rgbFromRgba(width, height, rgba);
-    } finally {
-      texture.destroy();
-      buffer.destroy();
-    }
-  });
+    });
+    await gpu.untilLost('image upload', buffer.mapAsync(GPUMapMode.READ));
+    const padded = new Uint8Array(buffer.getMappedRange());
+    const rgba = new Uint8Array(width * height * 4);
+    for (let y = 0; y < height; y++) rgba.set(padded.subarray(y * bytesPerRow, y * bytesPerRow + width * 4), y * width * 4);
+    buffer.unmap();
+    return rgbFromRgba(width, height, rgba);
+  } finally {
+    texture.destroy();
+    buffer.destroy();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -127,7 +128,7 @@ export async function preprocessImages(gpu: Gpu, images: RgbImage[], size: numbe
     kernels = new KernelLibrary(gpu, shaders);
     if (shaders === SHADERS) libraries.set(gpu, kernels);
   }
-  const batch = ImageBatch.upload(gpu, images, size);
+  const batch = await ImageBatch.upload(kernels, images, size);
   const prog = new Program(kernels, 'preprocess', true);
   try {
     const pv = preprocess(prog, batch);

@@ -55,6 +55,8 @@ export interface PngHeader {
   bitDepth: number;
   /** 0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA. */
   colorType: number;
+  /** 0 none, 1 Adam7. */
+  interlace: number;
   /** Byte ranges [start, end) of every chunk, length and CRC included, in file order. */
   chunks: { type: string; start: number; end: number }[];
 }
@@ -72,6 +74,11 @@ export function crc32(bytes: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
+/** A chunk type as read from the file, printable: bytes outside printable ASCII as \xNN. */
+function chunkType(bytes: Uint8Array): string {
+  return [...bytes].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+}
+
 /**
  * Walks the chunks of a PNG: the IHDR size is checked against the limits, every chunk's CRC is
  * verified, and a chunk running past the end of the file or a missing IEND is reported as truncation.
@@ -82,7 +89,7 @@ export function readPngHeader(bytes: Uint8Array, label: string): PngHeader {
   while (pos < bytes.length) {
     if (pos + 8 > bytes.length) throw new Error(`${label}: truncated PNG (the file ends inside a chunk header at byte ${pos})`);
     const length = u32be(bytes, pos);
-    const type = String.fromCharCode(...bytes.subarray(pos + 4, pos + 8));
+    const type = chunkType(bytes.subarray(pos + 4, pos + 8));
     const end = pos + 12 + length;
     if (end > bytes.length) {
       throw new Error(`${label}: truncated PNG (chunk ${type} at byte ${pos} needs ${12 + length} bytes, the file ends after ${bytes.length - pos})`);
@@ -96,7 +103,7 @@ export function readPngHeader(bytes: Uint8Array, label: string): PngHeader {
   if (!ihdr || ihdr.type !== 'IHDR' || ihdr.end - ihdr.start < 25) throw new Error(`${label}: corrupt PNG (no IHDR chunk first)`);
   if (chunks[chunks.length - 1].type !== 'IEND') throw new Error(`${label}: truncated PNG (no IEND chunk: the file ends at byte ${bytes.length})`);
   const d = ihdr.start + 8;
-  const header: PngHeader = { width: u32be(bytes, d), height: u32be(bytes, d + 4), bitDepth: bytes[d + 8], colorType: bytes[d + 9], chunks };
+  const header: PngHeader = { width: u32be(bytes, d), height: u32be(bytes, d + 4), bitDepth: bytes[d + 8], colorType: bytes[d + 9], interlace: bytes[d + 12], chunks };
   checkImageSize(header.width, header.height, label);
   return header;
 }

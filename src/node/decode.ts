@@ -1,11 +1,15 @@
 // Image files in Node: PNG through pngjs, JPEG through jpeg-js, PNG out. The format checks
 // (limits, truncation, EXIF orientation, RGBA -> RGB) are the core's (src/core/image.ts); this
 // module only runs the codecs, so that a browser build can swap it for createImageBitmap.
+// The common PNGs (8-bit grey / RGB / grey+alpha / RGBA, not interlaced) skip pngjs, whose
+// inflated, unfiltered and RGBA copies cost ~13 bytes per pixel: they are inflated into one buffer
+// and unfiltered row by row into RGB over the rows already read (~4 bytes per pixel at most).
 //
 // PNG pixels equal Pillow 9.4's Image.open(...).convert('RGB') for every colour class (checked
 // against it), except 16-bit grey (see rgbFromRgba). JPEG pixels come from jpeg-js, whose IDCT and
 // nearest-neighbour chroma upsampling differ from libjpeg's (Pillow's): within 3 levels for 4:4:4,
 // but up to tens of levels at sharp colour edges of 4:2:0 images (libjpeg's "fancy" upsampling).
+import { inflateSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import {
@@ -17,6 +21,7 @@ import {
   readPngHeader,
   rgbFromRgba,
   sniffImageFormat,
+  type PngHeader,
   type RgbImage,
 } from '../core/image.js';
 
@@ -32,6 +37,8 @@ export function decodeImage(bytes: Uint8Array, label: string, opts: DecodeOption
 
 function decodePng(bytes: Uint8Array, label: string): RgbImage {
   const header = readPngHeader(bytes, label);
+  const lean = decodePngLean(bytes, header);
+  if (lean) return lean;
   const file = pngWithoutColorKey(bytes, header);
   let png: { width: number; height: number; data: Uint8Array | Uint16Array };
   try {
@@ -42,6 +49,81 @@ function decodePng(bytes: Uint8Array, label: string): RgbImage {
     throw new Error(`${label}: corrupt PNG (${(e as Error).message})`);
   }
   return rgbFromRgba(png.width, png.height, png.data);
+}
+
+/** Samples per pixel of the 8-bit colour types decodePngLean takes: grey, RGB, grey+alpha, RGBA. */
+const LEAN_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 4: 2, 6: 4 };
+
+/**
+ * An 8-bit, non-interlaced grey / RGB / grey+alpha / RGBA PNG as RGB (alpha dropped, grey
+ * replicated, a colour key ignored: Pillow's convert('RGB')). The scanlines [H, 1 + W * channels]
+ * are inflated into one buffer; each row is unfiltered into a row buffer and written as RGB over
+ * the rows already read (RGB, RGBA) or into a new image (grey). undefined for every other kind of
+ * PNG and for data that does not inflate to exactly the scanlines: pngjs decodes those, or names
+ * what is wrong with them.
+ */
+function decodePngLean(file: Uint8Array, header: PngHeader): RgbImage | undefined {
+  const channels = LEAN_CHANNELS[header.colorType];
+  if (!channels || header.bitDepth !== 8 || header.interlace !== 0) return undefined;
+  const { width: W, height: H } = header;
+  const rowBytes = W * channels;
+  const size = (rowBytes + 1) * H;
+  const idat = Buffer.concat(header.chunks.filter((c) => c.type === 'IDAT').map((c) => file.subarray(c.start + 8, c.end - 4)));
+  let raw: Buffer;
+  try {
+    // One output chunk of the exact size: no list of chunks concatenated at the end.
+    raw = inflateSync(idat, { chunkSize: Math.max(64, size + 1), maxOutputLength: size });
+  } catch {
+    return undefined;
+  }
+  if (raw.length !== size) return undefined;
+  const out = channels >= 3 ? new Uint8Array(raw.buffer, raw.byteOffset, W * H * 3) : new Uint8Array(W * H * 3);
+  let above = new Uint8Array(rowBytes);
+  let row = new Uint8Array(rowBytes);
+  for (let y = 0; y < H; y++) {
+    const at = y * (rowBytes + 1);
+    if (!unfilter(raw[at], raw.subarray(at + 1, at + 1 + rowBytes), above, channels, row)) return undefined;
+    // RGB row y ends at 3W(y + 1), before scanline y + 1 starts: nothing unread is overwritten.
+    writeRgb(row, channels, out, 3 * W * y);
+    [above, row] = [row, above];
+  }
+  return { width: W, height: H, data: out };
+}
+
+/** PNG filter `type` (0..4) undone on one scanline: `line` -> `out`, given the unfiltered row `above`. */
+function unfilter(type: number, line: Uint8Array, above: Uint8Array, bpp: number, out: Uint8Array): boolean {
+  const n = line.length;
+  const left = (i: number) => (i >= bpp ? out[i - bpp] : 0);
+  if (type === 0) out.set(line);
+  else if (type === 1) for (let i = 0; i < n; i++) out[i] = line[i] + left(i);
+  else if (type === 2) for (let i = 0; i < n; i++) out[i] = line[i] + above[i];
+  else if (type === 3) for (let i = 0; i < n; i++) out[i] = line[i] + ((left(i) + above[i]) >> 1);
+  else if (type === 4) {
+    for (let i = 0; i < n; i++) {
+      const a = left(i);
+      const b = above[i];
+      const c = i >= bpp ? above[i - bpp] : 0;
+      const pa = Math.abs(b - c);
+      const pb = Math.abs(a - c);
+      const pc = Math.abs(a + b - 2 * c);
+      out[i] = line[i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+    }
+  } else return false;
+  return true;
+}
+
+/** One unfiltered row of 1..4 samples per pixel as RGB at `out[at]` (grey replicated, alpha dropped). */
+function writeRgb(row: Uint8Array, channels: number, out: Uint8Array, at: number): void {
+  if (channels === 3) {
+    out.set(row, at);
+    return;
+  }
+  const grey = channels <= 2;
+  for (let s = 0; s < row.length; s += channels, at += 3) {
+    out[at] = row[s];
+    out[at + 1] = row[grey ? s : s + 1];
+    out[at + 2] = row[grey ? s : s + 2];
+  }
 }
 
 function decodeJpeg(bytes: Uint8Array, label: string, opts: DecodeOptions): RgbImage {
