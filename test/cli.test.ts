@@ -1,25 +1,24 @@
 // The built CLI (dist/node/cli.js, made by `npm run build`, which `npm test` runs first) on a
 // golden case: the file contract (tensor names, dtypes, shapes), the values, and bad inputs:
 // a one-line error naming the file, a non-zero status, and the other files' output still written.
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe as suite, expect, it } from 'vitest';
 import { MemoryReader } from '../src/core/bytes.js';
 import { toFloat32, toInt32 } from '../src/core/dtype.js';
 import { crc32 } from '../src/core/image.js';
 import { openSafetensors } from '../src/core/safetensors.js';
 import { decodeImage } from '../src/node/decode.js';
+import { cli as runCli } from './helpers/cli.js';
 import { Golden, REL_TO_MAX, caseDir, compareFloat, describe } from './helpers/golden.js';
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'node', 'cli.js');
 const MODEL = caseDir('tiny');
 
+/** stderr unfiltered: Dawn's adapter warnings must not reach it either. */
 function cli(...args: string[]): { status: number; stderr: string; stdout: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args, '--quiet'], { encoding: 'utf8', timeout: 120_000 });
-  return { status: r.status ?? -1, stderr: r.stderr.split('\n').filter((l) => l && !l.startsWith('Warning: max')).join('\n'), stdout: r.stdout };
+  const r = runCli(args);
+  return { ...r, stdout: r.stdout.toString('utf8') };
 }
 
 async function readTensors(path: string) {
@@ -137,7 +136,7 @@ suite('dualtoken CLI on golden case tiny', () => {
     ];
     const codes = { shape: [1, 4, 4, 4], pixel: Array.from({ length: 64 }, (_, i) => (i === 5 ? 64 : 0)) };
     writeFileSync(join(dir, 'bad-codes.json'), JSON.stringify(codes));
-    cases.push([['decode', '--model', MODEL, join(dir, 'bad-codes.json'), '--out', join(dir, 'y.png')], /bad-codes\.json: decode: code_pix\[0,0,1,1\] = 64 is out of range for the 64-entry codebook/]);
+    cases.push([['decode', '--model', MODEL, join(dir, 'bad-codes.json'), '--out', join(dir, 'y.png')], /bad-codes\.json: pixel\[0,0,1,1\] = 64 is out of range for the 64-entry codebook/]);
     for (const [args, message] of cases) {
       const r = cli(...args);
       expect(r.status, args.join(' ')).toBe(1);

@@ -17,12 +17,18 @@ export async function openSafetensors(reader: ByteReader): Promise<TensorSource>
   const headerLen = Number(new DataView(lenBytes.buffer, lenBytes.byteOffset, 8).getBigUint64(0, true));
   if (headerLen > MAX_HEADER_BYTES) throw new Error(`${label}: header length ${headerLen} exceeds the limit of ${MAX_HEADER_BYTES} bytes (not a safetensors file?)`);
   if (8 + headerLen > reader.size) throw new Error(`${label}: header length ${headerLen} runs past the end of the file (${reader.size} bytes): truncated or not a safetensors file`);
-  const text = new TextDecoder('utf-8', { fatal: true }).decode(await reader.read(8, headerLen));
+  const headerBytes = await reader.read(8, headerLen);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
+  } catch {
+    throw new Error(`${label}: header is not UTF-8 text (not a safetensors file?)`);
+  }
   let header: unknown;
   try {
     header = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${label}: header is not valid JSON (${(e as Error).message})`);
+    throw new Error(`${label}: header is not valid JSON (${(e as Error).message.replace(/\s+/g, ' ')})`);
   }
   const entries = parseEntries(header, label, 8 + headerLen, reader.size);
   return new SafetensorsSource(reader, entries);

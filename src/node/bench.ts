@@ -73,7 +73,7 @@ export async function benchCommand(o: BenchOptions): Promise<void> {
   if (!files && !preset) throw new Error(`--preset ${o.preset}: unknown (known: ${Object.keys(OFFICIAL_CONFIGS).join(', ')})`);
   const config = files?.config ?? parseConfig(preset, undefined, o.preset);
   const source = files?.source ?? new SyntheticSource(config);
-  const gpu = await createNodeGpu({ adapter: o.adapter });
+  const gpu = await createNodeGpu({ adapter: o.adapter, silenceAdapterWarnings: true }); // the CLI's one adapter request
   console.log(`adapter: ${gpu.describe()}`);
   console.log(`model: ${o.model ?? `${o.preset} with synthetic weights of the real shapes`}`);
   const t0 = performance.now();

@@ -1,29 +1,36 @@
 #!/usr/bin/env node
-// dualtoken: the command line. On any error: a one-line message on stderr and a non-zero status;
-// in a batch, the files that could be read are still processed and written.
-import { readFileSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
+// dualtoken: the command line. On any error: one line on stderr (control characters escaped) and
+// a non-zero status; in a batch, the images that could be read and encoded are still processed and
+// written (status 2). Outputs are checked before any work (not an input, writable) and written
+// atomically (src/node/output.ts); `--out -` is stdout where the output is one file.
+import { basename, extname } from 'node:path';
 import { MemoryReader } from '../core/bytes.js';
-import { toFloat32, toInt32 } from '../core/dtype.js';
+import { toFloat32 } from '../core/dtype.js';
 import { encodeSafetensors, openSafetensors } from '../core/safetensors.js';
+import type { DualTokenConfig } from '../core/config.js';
 import type { RgbImage } from '../core/image.js';
 import type { DualToken, EncodeResult } from '../model/dualtoken.js';
 import { formatTable, summarize } from '../core/profile.js';
 import { parseKernelChoice, type KernelChoice, type Precision } from '../core/variants.js';
 import type { Program } from '../core/program.js';
 import { parseArgs, type ParsedArgs } from './args.js';
+import { DeviceLossRetry, runBatches } from './batches.js';
 import { benchCommand } from './bench.js';
+import { codesFile, readCodes } from './codes.js';
 import { convertCommand } from './convert.js';
+import { needsStderrFilter, runWithFilteredStderr } from './dawn-warnings.js';
 import { encodePng } from './decode.js';
 import { demoCommand } from './demo.js';
 import { infoCommand } from './info.js';
-import { readImages, writeFile } from './io.js';
+import { readBytes, readImage } from './io.js';
 import { Progress } from './progress.js';
-import { loadDualToken } from './load.js';
+import { loadDualToken, locateModel } from './load.js';
+import { oneLine } from './messages.js';
+import { STDOUT, checkExtension, checkNotInputs, checkWritableFile, checkWritableFolder, folderOutputs, writeFile, writeOutput } from './output.js';
 
 const USAGE = `usage:
-  dualtoken encode --model DIR [--pixel-values FILE.safetensors] [IMAGE ...] --out OUT.safetensors [--format json]
-  dualtoken decode --model DIR CODES.safetensors|CODES.json --out OUT.safetensors|OUT.png
+  dualtoken encode --model DIR [--pixel-values FILE.safetensors] [IMAGE ...] --out OUT.safetensors|OUT.json|- [--format safetensors|json]
+  dualtoken decode --model DIR CODES.safetensors|CODES.json --out OUT.safetensors|OUT.png|- [--format safetensors|png]
   dualtoken reconstruct --model DIR IMAGE [IMAGE ...] --out OUT.png|DIR
   dualtoken info --model DIR
   dualtoken convert IN.pt|IN.safetensors|IN.index.json --out OUT.safetensors [--dtype f32|f16|bf16] [--drop-text-tower] [--drop-ema]
@@ -33,11 +40,12 @@ options: --adapter auto|cpu|ICD.json (WebGPU adapter), --quiet (no progress), --
   --profile (encode/decode/reconstruct/bench: a per-kernel GPU time table on stderr),
   --kernel op=variant[,op=variant] (kernel variants: linear, attention, conv2d, group_norm, rq_search; see 'info'),
   --autotune (measure the variants on this adapter and keep the winners in ~/.cache/dualtoken/),
+  --allow-nonfinite (load weights holding NaN / Inf, for experiments; a call they reach still fails naming the stage),
   --precision f32|f16 (f16: linear (CPU adapters: and 1x1 conv) weights stored as halves, math in f32; faster encode on
   CPU adapters, outputs off by ~1e-3 of their size and codes may differ from the official model's; default f32)`;
 
 const VALUE_FLAGS = ['model', 'pixel-values', 'out', 'adapter', 'format', 'dtype', 'preset', 'batch', 'batch-size', 'reps', 'json', 'kernel', 'precision'];
-const SWITCHES = ['quiet', 'help', 'drop-text-tower', 'drop-ema', 'profile', 'autotune'];
+const SWITCHES = ['quiet', 'help', 'drop-text-tower', 'drop-ema', 'profile', 'autotune', 'allow-nonfinite'];
 
 /** A batch where some inputs failed: the others were written; the exit status is still non-zero. */
 class PartialFailure extends Error {}
@@ -48,6 +56,11 @@ function need(args: ParsedArgs, flag: string): string {
   return v;
 }
 
+const quiet = (args: ParsedArgs) => args.switches.has('quiet');
+const batchSize = (args: ParsedArgs) => positiveInt(args.flags.get('batch-size') ?? '4', '--batch-size');
+/** An error on stderr, as one line (control characters escaped). */
+const report = (message: string) => console.error(`dualtoken: ${oneLine(message)}`);
+
 /** With --profile: runs the program once more with every dispatch timed and prints the table. */
 async function maybeProfile(args: ParsedArgs, programs: Program[]): Promise<void> {
   if (!args.switches.has('profile')) return;
@@ -57,16 +70,42 @@ async function maybeProfile(args: ParsedArgs, programs: Program[]): Promise<void
   }
 }
 
-function openModel(args: ParsedArgs): Promise<DualToken> {
-  const progress = new Progress('loading weights', 0, args.switches.has('quiet'), process.stderr, 'B');
+/**
+ * The model of --model. Dawn's adapter warnings are silenced at the first load only: a reload
+ * after a lost device happens while the old device's driver threads may still open files.
+ */
+function openModel(args: ParsedArgs, first = true): Promise<DualToken> {
+  const progress = new Progress('loading weights', 0, quiet(args), process.stderr, 'B');
   return loadDualToken(need(args, 'model'), {
     ...kernelOptions(args),
+    silenceAdapterWarnings: first,
     onProgress: (p) => progress.update(p.bytes, `${p.tensors}/${p.totalTensors} tensors`, p.totalBytes),
   });
 }
 
-/** --adapter, --kernel, --precision and --autotune, as load options. */
-function kernelOptions(args: ParsedArgs): { adapter?: string; kernels?: KernelChoice; precision?: Precision; autotune: boolean; log?: (line: string) => void } {
+/** The model, and its replacement on a new device when the device is lost (see DeviceLossRetry). */
+interface Session {
+  model: DualToken;
+  retry: DeviceLossRetry;
+}
+
+async function openSession(args: ParsedArgs): Promise<Session> {
+  const session: Session = {
+    model: await openModel(args),
+    retry: new DeviceLossRetry(async () => {
+      try {
+        session.model.dispose();
+      } catch {
+        // the lost device's buffers may refuse to be destroyed; they are gone with it anyway
+      }
+      session.model = await openModel(args, false);
+    }),
+  };
+  return session;
+}
+
+/** --adapter, --kernel, --precision, --autotune and --allow-nonfinite, as load options. */
+function kernelOptions(args: ParsedArgs): { adapter?: string; kernels?: KernelChoice; precision?: Precision; autotune: boolean; allowNonFinite: boolean; log?: (line: string) => void } {
   const spec = args.flags.get('kernel');
   const precision = args.flags.get('precision');
   if (precision !== undefined && precision !== 'f32' && precision !== 'f16') throw new Error(`--precision ${precision}: use f32 or f16`);
@@ -75,19 +114,25 @@ function kernelOptions(args: ParsedArgs): { adapter?: string; kernels?: KernelCh
     kernels: spec ? parseKernelChoice(spec) : undefined,
     precision,
     autotune: args.switches.has('autotune'),
-    log: args.switches.has('quiet') ? undefined : (line) => console.error(line),
+    allowNonFinite: args.switches.has('allow-nonfinite'),
+    log: quiet(args) ? undefined : (line) => console.error(line),
   };
 }
 
-/** Encodes images in batches of --batch-size with progress and ETA; results concatenated in order. */
-async function encodeInBatches(model: DualToken, images: RgbImage[], args: ParsedArgs): Promise<EncodeResult> {
-  const size = positiveInt(args.flags.get('batch-size') ?? '4', '--batch-size');
-  const progress = new Progress('encoding', images.length, args.switches.has('quiet'), process.stderr, ' images');
-  const parts: EncodeResult[] = [];
-  for (let i = 0; i < images.length; i += size) {
-    parts.push(await model.encodeImages(images.slice(i, i + size)));
-    progress.update(Math.min(i + size, images.length));
-  }
+/** The format an --out takes: --format, else from the extension; `-` needs --format. */
+function outputFormat(args: ParsedArgs, out: string, formats: Record<string, string>): string {
+  const given = args.flags.get('format');
+  const names = Object.keys(formats);
+  if (given !== undefined && !names.includes(given)) throw new Error(`--format ${given}: use ${names.join(' or ')}`);
+  const format = given ?? names.find((f) => out.toLowerCase().endsWith(formats[f]));
+  if (out === STDOUT && !given) throw new Error(`--out - (stdout) needs --format ${names.join('|')}`);
+  if (!format) throw new Error(`${out}: the output of '${args.command}' must end in ${Object.values(formats).join(' or ')}`);
+  checkExtension(out, [formats[format]], `${format} output`);
+  return format;
+}
+
+/** Encoded batches -> one result, in order. */
+function concatResults(parts: EncodeResult[]): EncodeResult {
   const cat = <T extends Int32Array | Float32Array>(pick: (r: EncodeResult) => T, make: (n: number) => T): T => {
     const out = make(parts.reduce((s, r) => s + pick(r).length, 0));
     let at = 0;
@@ -98,7 +143,7 @@ async function encodeInBatches(model: DualToken, images: RgbImage[], args: Parse
     return out;
   };
   return {
-    batch: images.length,
+    batch: parts.reduce((s, r) => s + r.batch, 0),
     pixelCodes: cat((r) => r.pixelCodes, (n) => new Int32Array(n)),
     semanticCodes: cat((r) => r.semanticCodes, (n) => new Int32Array(n)),
     semanticFeatures: cat((r) => r.semanticFeatures, (n) => new Float32Array(n)),
@@ -106,84 +151,63 @@ async function encodeInBatches(model: DualToken, images: RgbImage[], args: Parse
   };
 }
 
-async function readPixelValues(path: string, model: DualToken): Promise<{ data: Float32Array; batch: number }> {
-  const st = await openSafetensors(new MemoryReader(readFileSync(path), path));
+async function readPixelValues(path: string, config: DualTokenConfig): Promise<{ data: Float32Array; batch: number }> {
+  const st = await openSafetensors(new MemoryReader(readBytes(path), path));
   const info = st.info('pixel_values');
   if (!info) throw new Error(`${path}: no tensor 'pixel_values'`);
-  const v = model.config.vision;
+  const v = config.vision;
   const want = [info.shape[0], v.numChannels, v.imageSize, v.imageSize];
   if (info.shape.length !== 4 || info.shape.some((d, i) => d !== want[i])) throw new Error(`${path}: pixel_values is [${info.shape}], the model takes [B,${want.slice(1)}]`);
   return { data: toFloat32(await st.read('pixel_values'), info.dtype, `${path}: pixel_values`), batch: info.shape[0] };
 }
 
-function codesFile(model: DualToken, r: EncodeResult, files: string[] | undefined, json: boolean): Uint8Array | string {
-  const [h, w, D] = model.config.quantPix.codeShape;
-  const [hs, ws, Ds] = model.config.quantSem.codeShape;
-  const C = model.config.vision.hiddenSize;
-  const B = r.batch;
-  if (json) {
-    return JSON.stringify({ shape: [B, h, w, D], pixel: Array.from(r.pixelCodes), semantic_shape: [B, hs, ws, Ds], semantic: Array.from(r.semanticCodes), ...(files && { files }) });
-  }
-  return encodeSafetensors(
-    {
-      code_pix: { dtype: 'I32', shape: [B, h, w, D], data: r.pixelCodes },
-      code_sem: { dtype: 'I32', shape: [B, hs, ws, Ds], data: r.semanticCodes },
-      z_q_sem: { dtype: 'F32', shape: [B, hs * ws, C], data: r.semanticFeatures },
-      pooler_output: { dtype: 'F32', shape: [B, C], data: r.embedding },
+/** Images through the encoder in batches; failed images are reported and left out. */
+async function encodeFiles(session: Session, images: string[], size: number, args: ParsedArgs): Promise<{ result: EncodeResult; names: string[]; failures: number }> {
+  const progress = new Progress('encoding', images.length, quiet(args), process.stderr, ' images');
+  const parts: EncodeResult[] = [];
+  const names: string[] = [];
+  const failures = await runBatches({
+    paths: images,
+    size,
+    read: readImage,
+    run: (batch) => session.model.encodeImages(batch),
+    take: (indices, r) => {
+      names.push(...indices.map((i) => images[i]));
+      parts.push(r);
     },
-    files && { files: JSON.stringify(files) },
-  );
+    retry: session.retry,
+    fail: report,
+    progress: (done) => progress.update(done),
+  });
+  if (!parts.length) throw new Error(`no image could be encoded (${failures} of ${images.length} failed)`);
+  return { result: concatResults(parts), names, failures };
 }
 
 async function encodeCommand(args: ParsedArgs): Promise<void> {
   const out = need(args, 'out');
   const pvPath = args.flags.get('pixel-values');
-  if (!pvPath && args.positionals.length === 0) throw new Error(`'encode' needs --pixel-values FILE or image files`);
-  if (pvPath && args.positionals.length) throw new Error(`'encode' takes --pixel-values or image files, not both`);
-  const format = args.flags.get('format') ?? (out.endsWith('.json') ? 'json' : 'safetensors');
-  if (format !== 'json' && format !== 'safetensors') throw new Error(`--format ${format}: use json or safetensors`);
-  const read = pvPath ? undefined : readImages(args.positionals);
-  if (read && !read.images.length) throw new Error(`no image could be read (${read.failures.length} failed)`);
-  const model = await openModel(args);
+  const images = args.positionals;
+  if (!pvPath && images.length === 0) throw new Error(`'encode' needs --pixel-values FILE or image files`);
+  if (pvPath && images.length) throw new Error(`'encode' takes --pixel-values or image files, not both`);
+  const format = outputFormat(args, out, { safetensors: '.safetensors', json: '.json' });
+  if (out === STDOUT && format === 'safetensors' && process.stdout.isTTY) throw new Error(`--out -: refusing to write binary safetensors to a terminal`);
+  const size = batchSize(args);
+  const { config, files } = locateModel(need(args, 'model'));
+  checkNotInputs([out], [...images, ...(pvPath ? [pvPath] : []), ...files]);
+  checkWritableFile(out);
+  const pv = pvPath ? await readPixelValues(pvPath, config) : undefined;
+  const session = await openSession(args);
   try {
-    let r: EncodeResult;
-    if (pvPath) {
-      const pv = await readPixelValues(pvPath, model);
-      r = await model.encode(pv.data, pv.batch);
-    } else {
-      r = await encodeInBatches(model, read!.images, args);
-    }
-    writeFile(out, codesFile(model, r, read?.names, format === 'json'));
-    if (!args.switches.has('quiet')) console.error(`encoded ${r.batch} image(s) -> ${out}`);
-    await maybeProfile(args, [model.encoderProgram(Math.min(r.batch, positiveInt(args.flags.get('batch-size') ?? '4', '--batch-size')))]);
+    const { result, names, failures } = pv
+      ? { result: await session.retry.run(() => session.model.encode(pv.data, pv.batch)), names: undefined, failures: 0 }
+      : await encodeFiles(session, images, size, args);
+    await writeOutput(out, codesFile(config, result, names, format === 'json'));
+    if (!quiet(args)) console.error(`encoded ${result.batch} image(s) -> ${out}`);
+    await maybeProfile(args, [session.model.encoderProgram(pv ? result.batch : Math.min(result.batch, size))]);
+    if (failures) throw new PartialFailure(`${failures} of ${images.length} images failed; ${out} holds the other ${result.batch}`);
   } finally {
-    model.dispose();
+    session.model.dispose();
   }
-  if (read?.failures.length) throw new PartialFailure(`${read.failures.length} of ${args.positionals.length} images failed; ${out} holds the other ${read.images.length}`);
-}
-
-async function readCodes(path: string): Promise<{ codes: Int32Array; shape: number[] }> {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new Error(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  if (path.endsWith('.json')) {
-    let j: { shape?: unknown; pixel?: unknown };
-    try {
-      j = JSON.parse(bytes.toString('utf8'));
-    } catch (e) {
-      throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
-    }
-    if (!Array.isArray(j.shape) || !Array.isArray(j.pixel)) throw new Error(`${path}: expected token JSON {shape, pixel: [...]}`);
-    if (!j.pixel.every((v) => Number.isInteger(v))) throw new Error(`${path}: 'pixel' must hold integers`);
-    return { codes: Int32Array.from(j.pixel as number[]), shape: j.shape as number[] };
-  }
-  const st = await openSafetensors(new MemoryReader(bytes, path));
-  const info = st.info('code_pix');
-  if (!info) throw new Error(`${path}: no tensor 'code_pix'`);
-  return { codes: toInt32(await st.read('code_pix'), info.dtype, `${path}: code_pix`), shape: info.shape };
 }
 
 /** OUT.png for one image; name_0.png, name_1.png ... for a batch. */
@@ -196,54 +220,77 @@ function pngPaths(out: string, count: number): string[] {
 
 async function decodeCommand(args: ParsedArgs): Promise<void> {
   const out = need(args, 'out');
-  if (!out.endsWith('.safetensors') && !out.endsWith('.png')) throw new Error(`${out}: the output must end in .safetensors or .png`);
+  const format = outputFormat(args, out, { safetensors: '.safetensors', png: '.png' });
+  if (out === STDOUT && format !== 'safetensors') throw new Error(`--out - (stdout) takes --format safetensors; PNG images go to files`);
   if (args.positionals.length !== 1) throw new Error(`'decode' takes one codes file`);
   const codesPath = args.positionals[0];
-  const { codes, shape } = await readCodes(codesPath);
-  const model = await openModel(args);
+  const { config, files } = locateModel(need(args, 'model'));
+  const { codes, shape } = await readCodes(codesPath, config.quantPix);
+  const outputs = format === 'png' ? pngPaths(out, shape[0]) : [out];
+  checkNotInputs(outputs, [codesPath, ...files]);
+  outputs.forEach(checkWritableFile);
+  const session = await openSession(args);
   try {
-    const want = model.config.quantPix.codeShape;
-    if (shape.length !== 4 || shape.slice(1).some((d, i) => d !== want[i]) || codes.length !== shape.reduce((a, b) => a * b, 1)) {
-      throw new Error(`${codesPath}: code_pix is [${shape}] with ${codes.length} values, the model takes [B,${want}]`);
-    }
-    const r = await model.decode(codes, shape[0]).catch((e: Error) => {
+    const r = await session.retry.run(() => session.model.decode(codes, shape[0])).catch((e: Error) => {
       throw new Error(`${codesPath}: ${e.message}`);
     });
-    if (out.endsWith('.safetensors')) writeFile(out, encodeSafetensors({ recon: { dtype: 'F32', shape: r.shape, data: r.recon } }));
-    else pngPaths(out, r.batch).forEach((p, i) => writeFile(p, encodePng(r.images[i])));
-    if (!args.switches.has('quiet')) console.error(`decoded ${r.batch} image(s) -> ${out}`);
-    await maybeProfile(args, [model.decoderProgram(r.batch)]);
+    if (format === 'safetensors') await writeOutput(out, encodeSafetensors({ recon: { dtype: 'F32', shape: r.shape, data: r.recon } }));
+    else outputs.forEach((p, i) => writeFile(p, encodePng(r.images[i])));
+    if (!quiet(args)) console.error(`decoded ${r.batch} image(s) -> ${out}`);
+    await maybeProfile(args, [session.model.decoderProgram(r.batch)]);
   } finally {
-    model.dispose();
+    session.model.dispose();
   }
 }
 
 async function reconstructCommand(args: ParsedArgs): Promise<void> {
   const out = need(args, 'out');
-  if (!args.positionals.length) throw new Error(`'reconstruct' needs an image file`);
-  const many = args.positionals.length > 1;
-  if (!many && !out.endsWith('.png')) throw new Error(`${out}: the output must be a .png file (or a folder for several images)`);
-  const read = readImages(args.positionals);
-  if (!read.images.length) throw new Error(`no image could be read (${read.failures.length} failed)`);
-  const model = await openModel(args);
-  try {
-    const size = positiveInt(args.flags.get('batch-size') ?? '4', '--batch-size');
-    const progress = new Progress('reconstructing', read.images.length, args.switches.has('quiet') || !many, process.stderr, ' images');
-    for (let i = 0; i < read.images.length; i += size) {
-      const codes = await model.encodeImages(read.images.slice(i, i + size));
-      const r = await model.decode(codes.pixelCodes, codes.batch);
-      read.names.slice(i, i + size).forEach((name, j) => {
-        const path = many ? join(out, `${basename(name, extname(name))}.png`) : out;
-        writeFile(path, encodePng(r.images[j]));
-        if (!many && !args.switches.has('quiet')) console.error(`${name} -> ${path}`);
-      });
-      progress.update(Math.min(i + size, read.images.length));
+  const images = args.positionals;
+  if (!images.length) throw new Error(`'reconstruct' needs an image file`);
+  const many = images.length > 1;
+  if (!many && !out.toLowerCase().endsWith('.png')) throw new Error(`${out}: the output must be a .png file (or a folder for several images)`);
+  const size = batchSize(args);
+  const { files } = locateModel(need(args, 'model'));
+  const outputs = many ? folderOutputs(images, out) : [{ path: out, renamed: false }];
+  checkNotInputs(outputs.map((o) => o.path), [...images, ...files]);
+  if (many) checkWritableFolder(out);
+  else checkWritableFile(out);
+  const say = (line: string) => quiet(args) || console.error(oneLine(line));
+  outputs.forEach((o, i) => o.renamed && say(`${images[i]} -> ${o.path} (${basename(images[i], extname(images[i]))}.png is taken by an earlier input)`));
+  const session = await openSession(args);
+  let writeFailures = 0;
+  /** One reconstruction to its file; a failed write is reported and the other images go on. */
+  const write = (index: number, image: RgbImage) => {
+    try {
+      writeFile(outputs[index].path, encodePng(image));
+      if (!many) say(`${images[index]} -> ${outputs[index].path}`);
+    } catch (e) {
+      writeFailures++;
+      report((e as Error).message);
     }
-    await maybeProfile(args, [model.encoderProgram(Math.min(size, read.images.length)), model.decoderProgram(Math.min(size, read.images.length))]);
+  };
+  try {
+    const progress = new Progress('reconstructing', images.length, quiet(args) || !many, process.stderr, ' images');
+    const failures = await runBatches({
+      paths: images,
+      size,
+      read: readImage,
+      run: async (batch) => {
+        const codes = await session.model.encodeImages(batch);
+        return session.model.decode(codes.pixelCodes, codes.batch);
+      },
+      take: (indices, r) => indices.forEach((index, j) => write(index, r.images[j])),
+      retry: session.retry,
+      fail: report,
+      progress: (done) => progress.update(done),
+    });
+    const failed = failures + writeFailures;
+    if (failed === images.length) throw new Error(`no image could be reconstructed (${failed} failed)`);
+    await maybeProfile(args, [session.model.encoderProgram(Math.min(size, images.length)), session.model.decoderProgram(Math.min(size, images.length))]);
+    if (failed) throw new PartialFailure(`${failed} of ${images.length} images failed; the other ${images.length - failed} were written`);
   } finally {
-    model.dispose();
+    session.model.dispose();
   }
-  if (read.failures.length) throw new PartialFailure(`${read.failures.length} of ${args.positionals.length} images failed; the other ${read.images.length} were written`);
 }
 
 function positiveInt(text: string, flag: string): number {
@@ -282,10 +329,11 @@ export async function main(argv: string[]): Promise<number> {
     await run();
     return 0;
   } catch (e) {
-    console.error(`dualtoken: ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}`);
+    report(e instanceof Error ? e.message : String(e));
     return e instanceof PartialFailure ? 2 : 1;
   }
 }
 
-// Dawn's binding can keep Node alive after the work is done: exit explicitly.
-main(process.argv.slice(2)).then((code) => process.exit(code));
+// Dawn's binding can keep Node alive after the work is done: exit explicitly. Where Dawn's adapter
+// warnings cannot be kept off stderr in this process, it runs as a child whose stderr is filtered.
+(needsStderrFilter() ? runWithFilteredStderr() : main(process.argv.slice(2))).then((code) => process.exit(code));

@@ -7,8 +7,9 @@
 // follows the largest tensor, not the file (measured: 166 MiB peak RSS converting a 1 GiB .pt of
 // 64 MiB tensors to bf16; about 2x the largest tensor plus Node's ~40 MiB, as the previous
 // tensor's buffer may not be collected yet).
-// The output is written to OUT.tmp and renamed to OUT only when everything succeeded, so a failed
-// conversion leaves neither a partial OUT nor an OUT.tmp behind, and an existing OUT untouched.
+// The output is written to a temporary file beside OUT (src/node/output.ts) and renamed to OUT only
+// when everything succeeded, so a failed conversion leaves neither a partial OUT nor the temporary
+// file behind, and an existing OUT untouched.
 //
 // What is kept: every tensor of the state_dict (the optimizer of a training checkpoint is never
 // part of it), including the quantizers' EMA buffers (`*.cluster_size_ema`, `*.embed_ema`) — the
@@ -27,11 +28,11 @@
 // The input is opened like load.ts's openWeightsFile does (same dispatch on the file name), but
 // without importing load.ts, which pulls in the model and the Dawn GPU binding: converting files
 // needs neither.
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { convertFloatElements, isFloatDType } from '../core/half.js';
 import { DTYPE_BYTES, numel, type DType, type TensorInfo, type TensorSource } from '../core/tensor-source.js';
-import { openWeightsFile } from './files.js';
+import { openWeightsFile, shardFiles } from './files.js';
+import { cannotWrite, checkNotInputs, checkWritableFile, tempPathFor } from './output.js';
 import { Progress } from './progress.js';
 
 export type ConvertDType = 'f32' | 'f16' | 'bf16';
@@ -134,14 +135,14 @@ async function writeAll(handle: FileHandle, data: Uint8Array, position: number, 
 /** Converts an open TensorSource into one safetensors file at `outPath` (see convertWeights). */
 export async function convertSource(source: TensorSource, outPath: string, opts: ConvertOptions = {}): Promise<ConvertSummary> {
   const p = plan(source, opts);
-  const tmpPath = `${outPath}.tmp`;
-  await mkdir(dirname(outPath), { recursive: true });
+  checkWritableFile(outPath);
+  const tmpPath = tempPathFor(outPath);
   let handle: FileHandle | undefined;
   try {
     try {
-      handle = await open(tmpPath, 'w');
+      handle = await open(tmpPath, 'wx');
     } catch (e) {
-      throw new Error(`${tmpPath}: cannot create (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw cannotWrite(outPath, e);
     }
     await writeAll(handle, p.header, 0, tmpPath);
     const dataStart = p.header.byteLength;
@@ -179,7 +180,7 @@ export async function convertSource(source: TensorSource, outPath: string, opts:
   } catch (e) {
     await handle?.close().catch(() => undefined);
     await rm(tmpPath, { force: true }).catch(() => undefined);
-    throw e;
+    throw (e as NodeJS.ErrnoException).code ? cannotWrite(outPath, e) : e;
   }
 }
 
@@ -220,6 +221,7 @@ export async function convertCommand(positionals: string[], flags: Map<string, s
   const out = flags.get('out');
   if (!out) throw new Error(`'convert' needs --out OUT.safetensors`);
   if (!out.endsWith('.safetensors')) throw new Error(`${out}: the output must be a .safetensors file`);
+  checkNotInputs([out], [inPath, ...(inPath.endsWith('.index.json') ? shardFiles(inPath) : [])]);
   const dtype = flags.get('dtype');
   if (dtype !== undefined && !Object.hasOwn(DTYPE_OF, dtype)) throw new Error(`--dtype ${dtype}: use f32, f16 or bf16`);
   const quiet = switches.has('quiet');

@@ -1,12 +1,12 @@
 // npm run demo: the bundled sample image through the bundled test model, with progress and
 // timings per stage; writes the codes and the reconstruction into an output folder.
-import { copyFileSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeSafetensors } from '../core/safetensors.js';
 import { decodeImage, encodePng } from './decode.js';
-import { writeFile } from './io.js';
-import { loadDualToken } from './load.js';
+import { loadDualToken, locateModel } from './load.js';
+import { checkNotInputs, checkWritableFolder, writeFile } from './output.js';
 import { Progress } from './progress.js';
 
 const WEIGHTS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'weights');
@@ -27,10 +27,13 @@ export async function demoCommand(outDir: string, quiet: boolean, adapter?: stri
   log(`  This is the small public TEST model (the 'tiny' golden case: the official architecture at toy`);
   log(`  sizes with seeded random weights), not a trained tokenizer: its codes are real computations,`);
   log(`  but its reconstruction does not resemble the input.`);
+  const outputs = ['codes.safetensors', 'codes.json', 'recon.png', 'input.png'].map((name) => join(outDir, name));
+  checkNotInputs(outputs, [imagePath, ...locateModel(modelDir).files]);
+  checkWritableFolder(outDir);
   const stages: [string, number][] = [];
   const progress = new Progress('loading weights', 0, quiet, process.stderr, 'B');
   const model = await timed(stages, 'load weights', () =>
-    loadDualToken(modelDir, { adapter, onProgress: (p) => progress.update(p.bytes, `${p.tensors}/${p.totalTensors} tensors`, p.totalBytes) }),
+    loadDualToken(modelDir, { adapter, silenceAdapterWarnings: true, log: quiet ? undefined : (line) => console.error(line), onProgress: (p) => progress.update(p.bytes, `${p.tensors}/${p.totalTensors} tensors`, p.totalBytes) }),
   );
   try {
     log(`adapter: ${model.gpu.describe()}`);
@@ -46,7 +49,7 @@ export async function demoCommand(outDir: string, quiet: boolean, adapter?: stri
     const [hs, ws, Ds] = c.quantSem.codeShape;
     await timed(stages, 'write outputs', async () => {
       writeFile(
-        join(outDir, 'codes.safetensors'),
+        outputs[0],
         encodeSafetensors({
           code_pix: { dtype: 'I32', shape: [1, h, w, D], data: codes.pixelCodes },
           code_sem: { dtype: 'I32', shape: [1, hs, ws, Ds], data: codes.semanticCodes },
@@ -54,15 +57,18 @@ export async function demoCommand(outDir: string, quiet: boolean, adapter?: stri
           pooler_output: { dtype: 'F32', shape: [1, c.vision.hiddenSize], data: codes.embedding },
         }),
       );
-      writeFile(join(outDir, 'codes.json'), JSON.stringify({ shape: [1, h, w, D], pixel: Array.from(codes.pixelCodes), semantic_shape: [1, hs, ws, Ds], semantic: Array.from(codes.semanticCodes) }));
-      writeFile(join(outDir, 'recon.png'), encodePng(recon.images[0]));
-      copyFileSync(imagePath, join(outDir, 'input.png'));
+      writeFile(outputs[1], JSON.stringify({ shape: [1, h, w, D], pixel: Array.from(codes.pixelCodes), semantic_shape: [1, hs, ws, Ds], semantic: Array.from(codes.semanticCodes) }));
+      writeFile(outputs[2], encodePng(recon.images[0]));
+      writeFile(outputs[3], readFileSync(imagePath));
     });
     log(`pixel codes [${h},${w},${D}], first token: ${Array.from(codes.pixelCodes.subarray(0, D)).join(' ')}`);
     log(`semantic codes [${hs},${ws},${Ds}], first token: ${Array.from(codes.semanticCodes.subarray(0, Ds)).join(' ')}`);
     log(`embedding: ${c.vision.hiddenSize} floats, |e| = ${Math.hypot(...codes.embedding).toFixed(4)}`);
     log(`\ntimings:`);
     for (const [name, ms] of stages) log(`  ${name.padEnd(38)} ${ms.toFixed(1).padStart(9)} ms`);
+    const ms = new Map(stages);
+    const firstRun = (stage: string) => ms.get(`${stage} (first run, compiles kernels)`)! - ms.get(`${stage} (steady)`)!;
+    log(`  ${'first-run cost (compile + record), enc+dec'.padEnd(38)} ${(firstRun('encode') + firstRun('decode')).toFixed(1).padStart(9)} ms  (once per machine: the shader cache keeps the kernels)`);
     log(`\nwrote ${resolve(outDir)}/{codes.safetensors, codes.json, recon.png, input.png}`);
     log(`\nWith the official checkpoint (a folder holding its config.json and the .pt or .safetensors):`);
     log(`  npx dualtoken reconstruct --model /path/to/DualToken-checkpoint your-image.jpg --out recon.png`);

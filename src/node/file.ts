@@ -1,6 +1,7 @@
 // A ByteReader over a file on disk: reads only the ranges asked for, never the whole file.
 import { open, type FileHandle } from 'node:fs/promises';
 import type { ByteReader } from '../core/tensor-source.js';
+import { errorCode } from './messages.js';
 
 export class FileReader implements ByteReader {
   private constructor(
@@ -14,10 +15,14 @@ export class FileReader implements ByteReader {
     try {
       handle = await open(path, 'r');
     } catch (e) {
-      throw new Error(`${path}: cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new Error(`${path}: cannot open (${errorCode(e)})`);
     }
-    const { size } = await handle.stat();
-    return new FileReader(path, size, handle);
+    const stat = await handle.stat();
+    if (stat.isDirectory()) {
+      await handle.close();
+      throw new Error(`${path}: cannot read (it is a folder, not a file)`);
+    }
+    return new FileReader(path, stat.size, handle);
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
@@ -27,7 +32,12 @@ export class FileReader implements ByteReader {
     const out = new Uint8Array(length);
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await this.handle.read(out, done, length - done, offset + done);
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await this.handle.read(out, done, length - done, offset + done));
+      } catch (e) {
+        throw new Error(`${this.label}: cannot read at byte ${offset + done} (${errorCode(e)})`);
+      }
       if (bytesRead === 0) throw new Error(`${this.label}: file ended early at byte ${offset + done}`);
       done += bytesRead;
     }

@@ -1,4 +1,5 @@
 // Opening weight files from disk.
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { openPyTorchCheckpoint } from '../core/pytorch.js';
@@ -14,6 +15,16 @@ export async function openSafetensorsFile(path: string): Promise<TensorSource> {
   } catch (e) {
     await reader.close();
     throw e;
+  }
+}
+
+/** The shard files a `*.index.json` names (none when it cannot be read: opening it reports that). */
+export function shardFiles(indexPath: string): string[] {
+  try {
+    const map = (JSON.parse(readFileSync(indexPath, 'utf8')) as { weight_map?: Record<string, unknown> }).weight_map ?? {};
+    return [...new Set(Object.values(map).filter((s): s is string => typeof s === 'string'))].map((s) => join(dirname(indexPath), s));
+  } catch {
+    return [];
   }
 }
 

@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { create, globals } from 'webgpu';
 import { Gpu } from '../core/gpu.js';
+import { withoutDawnWarnings } from './dawn-warnings.js';
 
 /** CPU Vulkan drivers, best first: lavapipe (Mesa >= 24 works with Dawn), then SwiftShader. */
 export const CPU_ICDS = [
@@ -17,6 +18,12 @@ export interface NodeGpuOptions {
   adapter?: string;
   /** Extra Dawn instance flags, e.g. 'enable-dawn-features=allow_unsafe_apis,disable_robustness'. */
   dawnFlags?: string[];
+  /**
+   * Keep Dawn's adapter warnings off stderr by pointing file descriptor 2 at /dev/null around the
+   * adapter request (dawn-warnings.ts). Only for a process that opens no file on another thread
+   * meanwhile (the CLI at its first load): a file opened in that instant could take fd 2.
+   */
+  silenceAdapterWarnings?: boolean;
 }
 
 let globalsInstalled = false;
@@ -38,7 +45,8 @@ export async function createNodeGpu(opts: NodeGpuOptions = {}): Promise<Gpu> {
     try {
       const instance = create(opts.dawnFlags ?? (process.env.DUALTOKEN_DAWN_FLAGS ? process.env.DUALTOKEN_DAWN_FLAGS.split(' ') : []));
       instances.push(instance);
-      const adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
+      const request = () => instance.requestAdapter({ powerPreference: 'high-performance' });
+      const adapter = await (opts.silenceAdapterWarnings ? withoutDawnWarnings(request) : request());
       if (!adapter) {
         tried.push(`${what}: no adapter`);
         return undefined;

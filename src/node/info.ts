@@ -30,7 +30,7 @@ export async function infoCommand(modelPath: string, load: LoadOptions = {}): Pr
     `unused       ${unused.length} tensors not loaded${unused.length ? `: ${summarizeNames(unused)}` : ''}`,
   ];
   console.log(lines.join('\n'));
-  const model = await loadDualToken(modelPath, load);
+  const model = await loadDualToken(modelPath, { ...load, silenceAdapterWarnings: true });
   try {
     const enc = model.encoderProgram(1);
     const dec = model.decoderProgram(1);

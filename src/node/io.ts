@@ -1,33 +1,22 @@
-// Files in and out for the CLI.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+// Files in and out for the CLI: images read one at a time (so that a batch holds only its own
+// pixels), outputs written atomically (src/node/output.ts).
+import { readFileSync } from 'node:fs';
 import type { RgbImage } from '../core/image.js';
 import { decodeImage } from './decode.js';
+import { errorCode } from './messages.js';
 
-export function writeFile(path: string, data: Uint8Array | string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, data);
+export { writeFile } from './output.js';
+
+/** A whole input file; a failure is `PATH: cannot read (CODE)`. */
+export function readBytes(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new Error(`${path}: cannot read (${errorCode(e)})`);
+  }
 }
 
-/** Decodes every image it can; each failure is reported on stderr (one line) and left out. */
-export function readImages(paths: string[]): { images: RgbImage[]; names: string[]; failures: string[] } {
-  const images: RgbImage[] = [];
-  const names: string[] = [];
-  const failures: string[] = [];
-  for (const path of paths) {
-    try {
-      let bytes: Buffer;
-      try {
-        bytes = readFileSync(path);
-      } catch (e) {
-        throw new Error(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-      }
-      images.push(decodeImage(bytes, path));
-      names.push(path);
-    } catch (e) {
-      failures.push((e as Error).message);
-    }
-  }
-  for (const f of failures) console.error(`dualtoken: ${f}`);
-  return { images, names, failures };
+/** Reads and decodes one image; every failure is one line naming the file. */
+export function readImage(path: string): RgbImage {
+  return decodeImage(readBytes(path), path);
 }

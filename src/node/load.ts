@@ -7,8 +7,9 @@ import { parseConfig, type DualTokenConfig } from '../core/config.js';
 import type { Gpu } from '../core/gpu.js';
 import type { TensorSource } from '../core/tensor-source.js';
 import { DualToken, type DualTokenOptions } from '../model/dualtoken.js';
-import { openWeightsFile } from './files.js';
+import { openWeightsFile, shardFiles } from './files.js';
 import { fileTuneStorage } from './autotune-cache.js';
+import { compileNotice } from './compile-notice.js';
 import { createNodeGpu } from './gpu.js';
 import { loadShaders } from './shaders.js';
 
@@ -43,8 +44,16 @@ function findWeights(dir: string): string {
   throw new Error(`${dir}: no weights found (model.safetensors, model.safetensors.index.json or a .pt checkpoint)`);
 }
 
-/** Opens config + weights from a model folder or a weights file (config.json beside it). */
-export async function openModelFiles(path: string): Promise<ModelFiles> {
+export interface ModelLocation {
+  config: DualTokenConfig;
+  /** The weights file: .safetensors, .index.json or .pt. */
+  weightsPath: string;
+  /** Every file the model is read from (configs, weights, shards), for checks against outputs. */
+  files: string[];
+}
+
+/** Reads the config of a model folder or weights file (config.json beside it) and finds its weights, without opening them. */
+export function locateModel(path: string): ModelLocation {
   if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
   const isDir = statSync(path).isDirectory();
   const dir = isDir ? path : dirname(path);
@@ -52,8 +61,16 @@ export async function openModelFiles(path: string): Promise<ModelFiles> {
   if (!existsSync(configPath)) throw new Error(`${dir}: no config.json (the official DualToken config) beside the weights`);
   const raw = readJson(configPath);
   const siglipPath = join(dir, 'siglip_config.json');
-  const config = parseConfig(raw, existsSync(siglipPath) ? readJson(siglipPath) : undefined, configPath);
+  const hasSiglip = existsSync(siglipPath);
+  const config = parseConfig(raw, hasSiglip ? readJson(siglipPath) : undefined, configPath);
   const weightsPath = isDir ? findWeights(dir) : path;
+  const shards = weightsPath.endsWith('.index.json') ? shardFiles(weightsPath) : [];
+  return { config, weightsPath, files: [configPath, ...(hasSiglip ? [siglipPath] : []), weightsPath, ...shards] };
+}
+
+/** Opens config + weights from a model folder or a weights file (config.json beside it). */
+export async function openModelFiles(path: string): Promise<ModelFiles> {
+  const { config, weightsPath } = locateModel(path);
   return { config, source: await openWeightsFile(weightsPath), weightsPath };
 }
 
@@ -61,14 +78,18 @@ export interface LoadOptions extends DualTokenOptions {
   gpu?: Gpu;
   /** See createNodeGpu: 'auto', 'cpu' or a Vulkan ICD path. */
   adapter?: string;
+  /** See createNodeGpu. */
+  silenceAdapterWarnings?: boolean;
 }
 
 /** DualToken.load for Node: a model folder or weights file -> a ready model on a Dawn device. */
 export async function loadDualToken(path: string, opts: LoadOptions = {}): Promise<DualToken> {
   const files = await openModelFiles(path);
-  const gpu = opts.gpu ?? (await createNodeGpu({ adapter: opts.adapter }));
+  const gpu = opts.gpu ?? (await createNodeGpu({ adapter: opts.adapter, silenceAdapterWarnings: opts.silenceAdapterWarnings }));
   try {
-    return await DualToken.create(gpu, loadShaders(), files.config, files.source, { tuneStorage: fileTuneStorage(), ...opts });
+    // With a log: a notice before a first run that compiles kernels new to this machine.
+    const onNewProgram = opts.log && compileNotice(gpu, opts.log);
+    return await DualToken.create(gpu, loadShaders(), files.config, files.source, { tuneStorage: fileTuneStorage(), onNewProgram, ...opts });
   } finally {
     await files.source.close?.();
   }
