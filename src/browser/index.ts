@@ -9,7 +9,7 @@
 //   const { recon, shape } = await model.decode(codes.pixelCodes, 1);
 //   drawRecon(canvas, recon, shape);
 export { DualToken, type DecodeResult, type DualTokenOptions, type EncodeResult, type GpuMemory } from '../model/dualtoken.js';
-export { Gpu, type AdapterDescription } from '../core/gpu.js';
+export { Gpu, DeviceLostError, type AdapterDescription } from '../core/gpu.js';
 export { parseConfig, gridSize, type DualTokenConfig } from '../core/config.js';
 export type { ShaderSources } from '../core/kernels.js';
 export type { LoadProgress } from '../core/weights.js';

@@ -82,7 +82,7 @@ export function parseVisionConfig(siglip: Json, where: string): VisionConfig {
     numChannels: (v.num_channels as number) ?? 3,
     imageSize: field(v, 'image_size', w, isPosInt, 'a positive integer'),
     patchSize: field(v, 'patch_size', w, isPosInt, 'a positive integer'),
-    layerNormEps: (v.layer_norm_eps as number) ?? 1e-6,
+    layerNormEps: v.layer_norm_eps === undefined ? 1e-6 : field(v, 'layer_norm_eps', w, (x) => isNum(x) && (x as number) > 0, 'a finite number > 0'),
   };
   if (cfg.hiddenSize % cfg.numHeads) throw new Error(`${w}: hidden_size ${cfg.hiddenSize} is not divisible by num_attention_heads ${cfg.numHeads}`);
   return cfg;

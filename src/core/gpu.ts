@@ -1,6 +1,16 @@
 // The one place that owns a GPUDevice: the limits and features we asked for, and errors.
 // Every WebGPU validation / out-of-memory / internal error becomes a thrown Error that names
-// what was being done (the kernel); nothing is only logged.
+// what was being done (the kernel); nothing is only logged. Error scopes bracket synchronous
+// work only (scoped): a scope left open across an await would catch the errors of whatever else
+// ran meanwhile (pipelines compiling in parallel, overlapping runs) under the wrong name. A lost
+// device (DeviceLostError) fails the call in flight and every later one at once.
+
+/** The device is gone (lost, or destroyed): nothing on it can run again; a new device is needed. */
+export class DeviceLostError extends Error {
+  override name = 'DeviceLostError';
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Optional features used when the adapter has them. */
 export const WANTED_FEATURES = ['shader-f16', 'timestamp-query', 'subgroups'] as const;
@@ -28,14 +38,18 @@ export interface AdapterDescription {
 export class Gpu {
   private lostReason: string | undefined;
   private uncaptured: string | undefined;
+  /** Rejects with a DeviceLostError once the device is lost or destroyed (see untilLost). */
+  private readonly lostSignal: Promise<never>;
 
   private constructor(
     readonly device: GPUDevice,
     readonly adapter: AdapterDescription,
   ) {
-    device.lost.then((info) => {
-      if (info.reason !== 'destroyed') this.lostReason = `GPU device lost: ${info.message || info.reason}`;
+    this.lostSignal = device.lost.then((info) => {
+      this.lostReason = info.reason === 'destroyed' ? 'the GPU device was destroyed' : `GPU device lost: ${info.message || info.reason}`;
+      throw new DeviceLostError(this.lostReason);
     });
+    this.lostSignal.catch(() => {}); // observed through check() and untilLost()
     device.addEventListener('uncapturederror', (ev) => {
       const e = (ev as GPUUncapturedErrorEvent).error;
       this.uncaptured ??= `${e.constructor.name}: ${e.message}`;
@@ -79,9 +93,9 @@ export class Gpu {
     return parts ? `${name} (${parts})` : name;
   }
 
-  /** Throws if the device was lost or reported an error outside any scope. */
+  /** Throws if the device was lost (a DeviceLostError) or reported an error outside any scope. */
   check(what: string): void {
-    if (this.lostReason) throw new Error(`${what}: ${this.lostReason}`);
+    if (this.lostReason) throw new DeviceLostError(`${what}: ${this.lostReason}`);
     if (this.uncaptured) {
       const msg = this.uncaptured;
       this.uncaptured = undefined;
@@ -89,29 +103,65 @@ export class Gpu {
     }
   }
 
-  /** Runs `fn` inside validation + out-of-memory + internal error scopes; throws naming `what`. */
-  async scoped<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
+  /**
+   * `p`, or a DeviceLostError naming `what` as soon as the device is lost: a wait on a lost
+   * device never hangs, and its own failure (Dawn rejects a pending mapAsync with an AbortError)
+   * is reported as the loss it is.
+   */
+  async untilLost<T>(what: string, p: Promise<T>): Promise<T> {
+    try {
+      return await Promise.race([p, this.lostSignal]);
+    } catch (e) {
+      // An AbortError can come a moment before the device's loss is reported.
+      if ((e as Error).name === 'AbortError') await Promise.race([this.lostSignal, sleep(100)]).catch(() => {});
+      if (this.lostReason) throw new DeviceLostError(`${what}: ${this.lostReason}`);
+      throw e;
+    }
+  }
+
+  /**
+   * Runs the synchronous WebGPU calls of `fn` inside validation + out-of-memory + internal
+   * error scopes, pushed and popped around it with no await between, so that no other work's
+   * errors can land in them. Resolves to fn's result once the scopes are read; rejects naming
+   * `what` if one caught an error (or if fn threw).
+   */
+  async scoped<T>(what: string, fn: () => T): Promise<T> {
+    return this.bracket(what, fn).checked;
+  }
+
+  /**
+   * scoped() for callers that need fn's result at once (work recorded and submitted while a
+   * program is being recorded): `result` now, `checked` once the scopes are read. Throws at once
+   * if the device is lost or fn throws.
+   */
+  bracket<T>(what: string, fn: () => T): { result: T; checked: Promise<T> } {
     this.check(what);
     const d = this.device;
     d.pushErrorScope('internal');
     d.pushErrorScope('out-of-memory');
     d.pushErrorScope('validation');
-    let result: T | undefined;
-    let thrown: unknown;
+    const pop = () => [d.popErrorScope(), d.popErrorScope(), d.popErrorScope()];
+    let result: T;
     try {
-      result = await fn();
+      result = fn();
     } catch (e) {
-      thrown = e;
+      pop(); // fn's own error is the one to report
+      throw e;
     }
-    const errors = [await d.popErrorScope(), await d.popErrorScope(), await d.popErrorScope()];
+    const pops = pop();
+    if (result instanceof Promise) throw new Error(`${what}: error scopes take synchronous work only (an await inside would leave them open to others' errors)`);
+    return { result, checked: this.readScopes(what, pops).then(() => result) };
+  }
+
+  /** Throws naming `what` if one of the popped scopes (validation, out-of-memory, internal) caught an error. */
+  private async readScopes(what: string, pops: Promise<GPUError | null>[]): Promise<void> {
+    const errors = await this.untilLost(what, Promise.all(pops));
     const first = errors.find((e) => e !== null);
-    if (thrown) throw thrown;
     if (first) {
       const kind = errors[1] === first ? 'out of GPU memory' : errors[2] === first ? 'internal GPU error' : 'validation error';
       throw new Error(`${what}: ${kind}: ${first.message}`);
     }
     this.check(what);
-    return result as T;
   }
 
   destroy(): void {

@@ -1,8 +1,8 @@
 // The browser-safe core: everything needed to run DualToken on a GPUDevice you already have.
 export { parseConfig, gridSize, BACKBONE_PRESETS, type DualTokenConfig } from './config.js';
-export { Gpu, type AdapterDescription } from './gpu.js';
+export { Gpu, DeviceLostError, type AdapterDescription } from './gpu.js';
 export { KernelLibrary, type ShaderSources } from './kernels.js';
-export { Program, type DispatchTiming, type Cost } from './program.js';
+export { Program, NonFiniteError, type DispatchTiming, type Cost } from './program.js';
 export { summarize, formatTable, type KernelRow, type Peak } from './profile.js';
 export { Tensor } from './tensor.js';
 export { MemoryReader } from './bytes.js';

@@ -43,9 +43,16 @@ export interface CompiledKernel {
   layout: GPUBindGroupLayout;
 }
 
+/** A pipeline created now, and the promise that WebGPU found nothing wrong with it. */
+export interface Compilation {
+  kernel: CompiledKernel;
+  /** Resolves once the WGSL compiled and the creation raised no WebGPU error; rejects naming the kernel. */
+  ready: Promise<CompiledKernel>;
+}
+
 export class KernelLibrary {
   private readonly infos = new Map<string, KernelInfo>();
-  private readonly compiled = new Map<string, Promise<CompiledKernel>>();
+  private readonly compiled = new Map<string, Compilation>();
 
   constructor(
     readonly gpu: Gpu,
@@ -64,13 +71,21 @@ export class KernelLibrary {
   }
 
   /** Compiles (once) the pipeline of a reflected kernel; errors name the kernel. */
-  compile(info: KernelInfo): Promise<CompiledKernel> {
-    let p = this.compiled.get(info.key);
-    if (!p) {
-      p = this.create(info);
-      this.compiled.set(info.key, p);
+  async compile(info: KernelInfo): Promise<CompiledKernel> {
+    return this.compileNow(info).ready;
+  }
+
+  /**
+   * The pipeline of a reflected kernel, created (once) synchronously, for work submitted while
+   * a program is being recorded (Program.runNow); `ready` says whether WebGPU accepted it.
+   */
+  compileNow(info: KernelInfo): Compilation {
+    let c = this.compiled.get(info.key);
+    if (!c) {
+      c = this.create(info);
+      this.compiled.set(info.key, c);
     }
-    return p;
+    return c;
   }
 
   private source(name: string, defines: Defines): string {
@@ -88,15 +103,16 @@ export class KernelLibrary {
     return code;
   }
 
-  private async create(info: KernelInfo): Promise<CompiledKernel> {
+  /**
+   * Module, layout and pipeline inside one error scope with no await in it (pipelines of a
+   * program compile in parallel: a scope held open across an await would catch another
+   * kernel's errors); the WGSL compiler's messages are read after.
+   */
+  private create(info: KernelInfo): Compilation {
     const { device } = this.gpu;
-    return this.gpu.scoped(`kernel '${info.name}'`, async () => {
+    const what = `kernel '${info.name}'`;
+    const created = this.gpu.bracket(what, () => {
       const module = device.createShaderModule({ label: info.name, code: info.code });
-      const compilation = await module.getCompilationInfo();
-      const errors = compilation.messages.filter((m) => m.type === 'error');
-      if (errors.length) {
-        throw new Error(`kernel '${info.name}': WGSL does not compile: ${errors.map((m) => `line ${m.lineNum}: ${m.message}`).join('; ')}`);
-      }
       const layout = device.createBindGroupLayout({
         label: info.name,
         entries: info.bindings.map((b) => ({
@@ -111,8 +127,19 @@ export class KernelLibrary {
         layout: device.createPipelineLayout({ label: info.name, bindGroupLayouts: [layout] }),
         compute: { module, entryPoint: info.entryPoint, constants: info.constants },
       });
-      return { info, pipeline, layout };
+      return { module, kernel: { info, pipeline, layout } };
     });
+    const { module, kernel } = created.result;
+    const compilation = this.gpu.untilLost(what, module.getCompilationInfo());
+    const ready = Promise.allSettled([compilation, created.checked]).then(([wgsl, scopes]) => {
+      const errors = wgsl.status === 'fulfilled' ? wgsl.value.messages.filter((m) => m.type === 'error') : [];
+      if (errors.length) throw new Error(`${what}: WGSL does not compile: ${errors.map((m) => `line ${m.lineNum}: ${m.message}`).join('; ')}`);
+      if (scopes.status === 'rejected') throw scopes.reason;
+      if (wgsl.status === 'rejected') throw wgsl.reason;
+      return kernel;
+    });
+    ready.catch(() => {}); // reported to whoever awaits it (compile, Program.finalize)
+    return { kernel, ready };
   }
 }
 

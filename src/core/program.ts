@@ -1,8 +1,12 @@
 // A Program is one forward pass recorded once and replayed: every dispatch with its pipeline,
 // bind group and uniforms is planned up front, activations come from a pool that recycles a
 // buffer as soon as its last reader is recorded, and a run is one command buffer with one
-// readback at the end.
-import type { Gpu } from './gpu.js';
+// readback at the end. Runs (and profiles) of one program take turns: they share its
+// activations and outputs, so one's input write, submission and readback complete before the
+// next one's start; different programs run concurrently. Finiteness checks (checkFinite)
+// count non-finite values into small status buffers read back with the outputs: a run that
+// finds one fails naming the check.
+import { DeviceLostError, type Gpu } from './gpu.js';
 import { KernelLibrary, type CompiledKernel, type Constants, type Defines, type KernelInfo } from './kernels.js';
 import { Tensor, releasedWhy, shapeStr, type GpuDType } from './tensor.js';
 
@@ -54,11 +58,46 @@ interface Planned {
   cost: Cost;
 }
 
+/** A run's finiteness check (Program.checkFinite) found NaN or Inf values. */
+export class NonFiniteError extends Error {
+  override name = 'NonFiniteError';
+}
+
 /** One dispatch's measured time. */
 export interface DispatchTiming {
   kernel: string;
+  /** The pipeline: kernel, placeholders and override constants (KernelInfo.key). */
+  pipeline: string;
   ms: number;
   cost: Cost;
+}
+
+/** Finiteness checks per status buffer: 4 words each (NaNs, Infs, first index, unused), see check_finite.wgsl. */
+const CHECKS_PER_STATUS = 256;
+
+/** A status buffer before any check: per check no NaN, no Inf, a first index of none. */
+const CHECKS_CLEARED = new Uint32Array(4 * CHECKS_PER_STATUS).map((_, i) => (i % 4 === 2 ? 0xffffffff : 0));
+
+/** A recorded finiteness check: where it counts, and what a failure says. */
+interface FiniteCheck {
+  status: Tensor;
+  slot: number;
+  describe: (found: NonFinite) => string;
+}
+
+/** What a finiteness check found. */
+export interface NonFinite {
+  nans: number;
+  infs: number;
+  /** Flat index of the first non-finite value. */
+  first: number;
+}
+
+/** "1 non-finite value (Inf at index 1234)", "3 non-finite values (2 NaN, 1 Inf; the first at index 17)". */
+export function describeNonFinite({ nans, infs, first }: NonFinite): string {
+  const count = nans + infs;
+  const kinds = [nans && `${nans} NaN`, infs && `${infs} Inf`].filter(Boolean).join(', ');
+  return count === 1 ? `1 non-finite value (${nans ? 'NaN' : 'Inf'} at index ${first})` : `${count} non-finite values (${kinds}; the first at index ${first})`;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -89,7 +128,17 @@ export class Program {
   private readonly owned: GPUBuffer[] = [];
   private readonly taps = new Map<string, Tensor>();
   private planned?: Planned[];
+  private finalizing?: Promise<void>;
   private uniformBuffer?: GPUBuffer;
+  /** Settles when the last run / profile queued so far has finished (see exclusive). */
+  private lastTurn: Promise<unknown> = Promise.resolve();
+  /** WebGPU's verdicts on the work runNow submitted while recording: finalize() awaits them. */
+  private readonly submittedNow: Promise<unknown>[] = [];
+  private readonly finiteChecks: FiniteCheck[] = [];
+  /** Status buffers (CHECKS_PER_STATUS checks each) of the checks recorded for every run: cleared before each. */
+  private readonly runStatuses: Tensor[] = [];
+  /** Status buffers of the checks submitted at once (checkFinite `now`): cleared once, at creation. */
+  private readonly nowStatuses: Tensor[] = [];
 
   /**
    * Called by the ops when they have made a packed layout of a weight (ops.packedWeight): the
@@ -110,6 +159,11 @@ export class Program {
 
   get dispatchCount(): number {
     return this.ops.length;
+  }
+
+  /** The distinct kernels (pipelines) its dispatches use. */
+  kernelInfos(): KernelInfo[] {
+    return [...new Map(this.ops.map((op) => [op.info.key, op.info])).values()];
   }
 
   /** GPU memory this program owns: pooled activations and its uniform block. */
@@ -140,18 +194,19 @@ export class Program {
       const s = this.free[i].size;
       if (s >= bytes && s <= 2 * bytes && (best < 0 || s < this.free[best].size)) best = i;
     }
-    let buffer: GPUBuffer;
-    if (best >= 0) {
-      buffer = this.free.splice(best, 1)[0];
-    } else {
-      buffer = this.gpu.device.createBuffer({
-        label: `${this.label}/${label}`,
-        size: Math.ceil(bytes / 16) * 16,
-        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-      });
-      this.owned.push(buffer);
-    }
+    const buffer = best >= 0 ? this.free.splice(best, 1)[0] : this.createBuffer(bytes, label);
     return new Tensor(buffer, shape, dtype, 0, label);
+  }
+
+  /** A new buffer of the program's own (destroy() frees it). */
+  private createBuffer(bytes: number, label: string): GPUBuffer {
+    const buffer = this.gpu.device.createBuffer({
+      label: `${this.label}/${label}`,
+      size: Math.ceil(bytes / 16) * 16,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    this.owned.push(buffer);
+    return buffer;
   }
 
   /** Returns activations to the pool. Pinned tensors (outputs, kept taps) are never recycled. */
@@ -192,6 +247,35 @@ export class Program {
     this.ops.push({ info, bind: { ...spec.bind }, uniformOffset, groups: this.fold(info.name, spec.groups), cost: spec.cost ?? {} });
   }
 
+  /**
+   * Records a check that `t` holds only finite values (check_finite): a run in which it finds
+   * some fails with `${label}: ${describe(what it found)}`. With `now` the check is submitted at
+   * once (runNow: a weight checked while the next ones upload) instead of with every run, and
+   * every run reports it.
+   */
+  checkFinite(t: Tensor, describe: (found: NonFinite) => string, now = false): void {
+    const { status, slot } = this.statusSlot(now);
+    const n = t.numel;
+    const spec = { kernel: 'check_finite', uniforms: { n, slot }, bind: { x: t, status }, groups: Math.min(4096, Math.ceil(n / 256)) };
+    if (now) this.runNow(spec);
+    else this.dispatch({ ...spec, cost: { bytes: 4 * n } });
+    this.finiteChecks.push({ status, slot, describe });
+  }
+
+  /** The next free check slot, in a new status buffer when the last one is full. */
+  private statusSlot(now: boolean): { status: Tensor; slot: number } {
+    const list = now ? this.nowStatuses : this.runStatuses;
+    const slot = this.finiteChecks.filter((c) => list.includes(c.status)).length % CHECKS_PER_STATUS;
+    if (slot === 0) {
+      // Never from the pool: an earlier dispatch of the pass could write a pooled buffer as an activation.
+      const status = new Tensor(this.createBuffer(16 * CHECKS_PER_STATUS, 'finite checks'), [4 * CHECKS_PER_STATUS], 'u32', 0, 'finite checks');
+      status.pinned = true;
+      if (now) this.gpu.device.queue.writeBuffer(status.buffer, 0, CHECKS_CLEARED);
+      list.push(status);
+    }
+    return { status: list[list.length - 1], slot };
+  }
+
   private checkBindings(info: KernelInfo, bind: Record<string, Tensor>): void {
     const maxBinding = this.gpu.limits.maxStorageBufferBindingSize;
     const align = this.gpu.limits.minStorageBufferOffsetAlignment;
@@ -221,23 +305,7 @@ export class Program {
       grown.set(this.uniformBytes);
       this.uniformBytes = grown;
     }
-    const view = new DataView(this.uniformBytes.buffer, offset, size);
-    const names = new Set(u.members.map((m) => m.name));
-    for (const k of Object.keys(values)) {
-      if (!names.has(k)) throw new Error(`kernel '${info.name}': uniform '${u.name}' has no member '${k}'`);
-    }
-    for (const m of u.members) {
-      const v = values[m.name];
-      if (v === undefined || !Number.isFinite(v)) throw new Error(`kernel '${info.name}': uniform member '${m.name}' needs a finite value (got ${v})`);
-      if (m.type === 'f32') view.setFloat32(m.offset, v, true);
-      else if (m.type === 'u32') {
-        if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`kernel '${info.name}': u32 '${m.name}' = ${v} is out of range`);
-        view.setUint32(m.offset, v, true);
-      } else {
-        if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw new Error(`kernel '${info.name}': i32 '${m.name}' = ${v} is out of range`);
-        view.setInt32(m.offset, v, true);
-      }
-    }
+    writeUniforms(info, values, new DataView(this.uniformBytes.buffer, offset, size));
     this.uniformSize = offset + size;
     return offset;
   }
@@ -254,32 +322,76 @@ export class Program {
     return [max, y, 1];
   }
 
-  /** Compiles the pipelines, uploads the uniforms and creates every bind group, once. */
-  async finalize(): Promise<void> {
-    if (this.planned) return;
-    const gpu = this.gpu;
-    const compiled = await Promise.all(this.ops.map((op) => this.kernels.compile(op.info)));
-    this.uniformBuffer = gpu.device.createBuffer({
-      label: `${this.label}/uniforms`,
-      size: Math.max(256, Math.ceil(this.uniformSize / 16) * 16),
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+  /**
+   * Records one dispatch and submits it now, on its own, ahead of the program's runs (one-time
+   * weight preparation while a program is being recorded, which cannot wait for anything): its
+   * pipeline is the library's cached one, created and submitted inside error scopes; WebGPU's
+   * verdict on both is awaited by finalize(), so an error fails the program's first run naming
+   * the kernel.
+   */
+  runNow(spec: Omit<DispatchSpec, 'cost'>): void {
+    if (this.planned) throw new Error(`${this.label}: runNow '${spec.kernel}' after the program was finalized`);
+    const { device } = this.gpu;
+    const info = this.kernels.info(spec.kernel, spec.defines, spec.constants);
+    this.checkBindings(info, spec.bind);
+    const groups = this.fold(info.name, spec.groups);
+    const { kernel, ready } = this.kernels.compileNow(info);
+    const submitted = this.gpu.bracket(`kernel '${info.name}' (run now)`, () => {
+      const u = info.uniform && device.createBuffer({ label: `${info.name} uniforms`, size: Math.ceil(info.uniform.size / 16) * 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      if (u) {
+        const bytes = new Uint8Array(u.size);
+        writeUniforms(info, spec.uniforms ?? {}, new DataView(bytes.buffer));
+        device.queue.writeBuffer(u, 0, bytes);
+      }
+      const bindGroup = device.createBindGroup({ label: info.name, layout: kernel.layout, entries: this.bindEntries(info, spec.bind, u && { buffer: u, offset: 0 }) });
+      const encoder = device.createCommandEncoder({ label: info.name });
+      const pass = encoder.beginComputePass({ label: info.name });
+      pass.setPipeline(kernel.pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(...groups);
+      pass.end();
+      device.queue.submit([encoder.finish()]);
+      u?.destroy(); // freed once the submitted work is done
     });
-    gpu.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformBytes, 0, Math.ceil(this.uniformSize / 4) * 4);
-    const planned: Planned[] = [];
-    await gpu.scoped(`${this.label}: creating bind groups`, () => {
-      this.ops.forEach((op, i) => {
+    for (const p of [ready, submitted.checked]) {
+      p.catch(() => {}); // reported by finalize()
+      this.submittedNow.push(p);
+    }
+  }
+
+  /** The bind group entries of a dispatch: its tensors by binding name, the uniform block at `uniform`. */
+  private bindEntries(info: KernelInfo, bind: Record<string, Tensor>, uniform?: { buffer: GPUBuffer; offset: number }): GPUBindGroupEntry[] {
+    return info.bindings.map((b) => {
+      if (b.kind === 'uniform') return { binding: b.binding, resource: { ...uniform!, size: info.uniform!.size } };
+      const t = bind[b.name];
+      return { binding: b.binding, resource: { buffer: t.buffer, offset: t.offset, size: t.byteLength } };
+    });
+  }
+
+  /** Compiles the pipelines, uploads the uniforms and creates every bind group, once. */
+  finalize(): Promise<void> {
+    this.finalizing ??= this.plan();
+    return this.finalizing;
+  }
+
+  private async plan(): Promise<void> {
+    const gpu = this.gpu;
+    await Promise.all(this.submittedNow);
+    const compiled = await Promise.all(this.ops.map((op) => this.kernels.compile(op.info)));
+    this.planned = await gpu.scoped(`${this.label}: creating bind groups`, () => {
+      const uniformBuffer = gpu.device.createBuffer({
+        label: `${this.label}/uniforms`,
+        size: Math.max(256, Math.ceil(this.uniformSize / 16) * 16),
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      });
+      this.uniformBuffer = uniformBuffer;
+      gpu.device.queue.writeBuffer(uniformBuffer, 0, this.uniformBytes, 0, Math.ceil(this.uniformSize / 4) * 4);
+      return this.ops.map((op, i) => {
         const kernel = compiled[i];
-        const entries: GPUBindGroupEntry[] = op.info.bindings.map((b) => {
-          if (b.kind === 'uniform') {
-            return { binding: b.binding, resource: { buffer: this.uniformBuffer!, offset: op.uniformOffset, size: op.info.uniform!.size } };
-          }
-          const t = op.bind[b.name];
-          return { binding: b.binding, resource: { buffer: t.buffer, offset: t.offset, size: t.byteLength } };
-        });
-        planned.push({ kernel, bindGroup: gpu.device.createBindGroup({ label: op.info.name, layout: kernel.layout, entries }), groups: op.groups, cost: op.cost });
+        const entries = this.bindEntries(op.info, op.bind, { buffer: uniformBuffer, offset: op.uniformOffset });
+        return { kernel, bindGroup: gpu.device.createBindGroup({ label: op.info.name, layout: kernel.layout, entries }), groups: op.groups, cost: op.cost };
       });
     });
-    this.planned = planned;
   }
 
   /** Encodes every dispatch into one compute pass of `encoder`. */
@@ -297,16 +409,40 @@ export class Program {
   /**
    * Runs the whole program once and reads back the given tensors (one sync point). `prelude`
    * encodes work that must come first in the same command buffer (e.g. preprocessing that
-   * fills this program's input).
+   * fills this program's input, or writes its input: it runs at this run's turn, see exclusive).
    */
-  async run(read: Tensor[] = [], prelude?: (encoder: GPUCommandEncoder) => void): Promise<ArrayBuffer[]> {
-    await this.finalize();
-    try {
-      return await this.submit(read, prelude);
-    } catch (e) {
-      const culprit = await this.findFailingDispatch();
-      if (culprit) throw new Error(`${this.label}: ${culprit}`);
-      throw e;
+  run(read: Tensor[] = [], prelude?: (encoder: GPUCommandEncoder) => void): Promise<ArrayBuffer[]> {
+    return this.exclusive(async () => {
+      await this.finalize();
+      try {
+        const statuses = [...this.runStatuses, ...this.nowStatuses];
+        const out = await this.submit([...read, ...statuses], prelude);
+        const found = out.splice(read.length);
+        this.throwIfNonFinite(new Map(statuses.map((t, i) => [t, found[i]])));
+        return out;
+      } catch (e) {
+        const culprit = e instanceof DeviceLostError || e instanceof NonFiniteError ? undefined : await this.findFailingDispatch();
+        if (culprit) throw new Error(`${this.label}: ${culprit}`);
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * Runs `fn` once every run or profile queued before it has finished (whatever its outcome):
+   * they share this program's buffers, so one at a time.
+   */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const mine = this.lastTurn.then(fn);
+    this.lastTurn = mine.catch(() => {});
+    return mine;
+  }
+
+  /** Throws the first failed finiteness check of a run, given its status buffers as read back. */
+  private throwIfNonFinite(statuses: Map<Tensor, ArrayBuffer>): void {
+    for (const check of this.finiteChecks) {
+      const [nans, infs, first] = new Uint32Array(statuses.get(check.status)!, 16 * check.slot, 3);
+      if (nans + infs > 0) throw new NonFiniteError(`${this.label}: ${check.describe({ nans, infs, first })}`);
     }
   }
 
@@ -328,30 +464,40 @@ export class Program {
     return undefined;
   }
 
-  private submit(read: Tensor[], prelude?: (encoder: GPUCommandEncoder) => void): Promise<ArrayBuffer[]> {
-    return this.gpu.scoped(`${this.label}: run`, async () => {
-      const { device } = this.gpu;
-      const start = performance.now();
-      const encoder = device.createCommandEncoder({ label: this.label });
-      prelude?.(encoder);
-      this.encode(encoder);
-      const staging = read.map((t) => {
-        const b = device.createBuffer({ label: `${this.label}/read ${t.label}`, size: Math.ceil(t.byteLength / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-        encoder.copyBufferToBuffer(t.buffer, t.offset, b, 0, b.size);
-        return b;
+  /**
+   * One submission inside error scopes that hold only the synchronous encoding and submit;
+   * the scopes' verdict, then the readback, are awaited after (a lost device rejects them).
+   */
+  private async submit(read: Tensor[], prelude?: (encoder: GPUCommandEncoder) => void): Promise<ArrayBuffer[]> {
+    const { device } = this.gpu;
+    const what = `${this.label}: run`;
+    const start = performance.now();
+    const staging: GPUBuffer[] = [];
+    try {
+      await this.gpu.scoped(what, () => {
+        for (const status of this.runStatuses) device.queue.writeBuffer(status.buffer, status.offset, CHECKS_CLEARED);
+        const encoder = device.createCommandEncoder({ label: this.label });
+        prelude?.(encoder);
+        this.encode(encoder);
+        for (const t of read) {
+          const b = device.createBuffer({ label: `${this.label}/read ${t.label}`, size: Math.ceil(t.byteLength / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+          encoder.copyBufferToBuffer(t.buffer, t.offset, b, 0, b.size);
+          staging.push(b);
+        }
+        device.queue.submit([encoder.finish()]);
       });
-      device.queue.submit([encoder.finish()]);
       await this.runWait.idleUntilNearlyDone();
       const out: ArrayBuffer[] = [];
       for (const b of staging) {
-        await b.mapAsync(GPUMapMode.READ);
+        await this.gpu.untilLost(what, b.mapAsync(GPUMapMode.READ));
         out.push(b.getMappedRange().slice(0));
-        b.destroy();
       }
-      if (!staging.length) await device.queue.onSubmittedWorkDone();
+      if (!staging.length) await this.gpu.untilLost(what, device.queue.onSubmittedWorkDone());
       this.runWait.record(performance.now() - start);
       return out;
-    });
+    } finally {
+      for (const b of staging) b.destroy();
+    }
   }
 
   /** The fastest steady plain run and profiled run so far. */
@@ -360,57 +506,66 @@ export class Program {
 
   /**
    * Runs the program once with every dispatch timed: GPU timestamps (one pass per dispatch)
-   * where the adapter has timestamp-query, else wall clock around each dispatch on its own.
+   * where the adapter has timestamp-query, else (or with clock 'wall') wall clock around each
+   * dispatch on its own, submitted alone: a first such profile on a CPU driver, which compiles
+   * each pipeline at its first dispatch, shows the compile times (bench/cold-start.ts).
    */
-  async profile(): Promise<{ timings: DispatchTiming[]; source: 'timestamp-query' | 'wall-clock' }> {
-    await this.finalize();
-    const planned = this.planned!;
-    if (this.gpu.has('timestamp-query')) {
-      const timings = await this.gpu.scoped(`${this.label}: profile`, () => this.profileWithTimestamps(planned));
-      return { timings, source: 'timestamp-query' };
-    }
-    const timings: DispatchTiming[] = [];
-    for (const p of planned) {
-      const start = performance.now();
-      const encoder = this.gpu.device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      pass.setPipeline(p.kernel.pipeline);
-      pass.setBindGroup(0, p.bindGroup);
-      pass.dispatchWorkgroups(...p.groups);
-      pass.end();
-      this.gpu.device.queue.submit([encoder.finish()]);
-      await this.gpu.device.queue.onSubmittedWorkDone();
-      timings.push({ kernel: p.kernel.info.name, ms: performance.now() - start, cost: p.cost });
-    }
-    return { timings, source: 'wall-clock' };
+  profile(clock: 'auto' | 'wall' = 'auto'): Promise<{ timings: DispatchTiming[]; source: 'timestamp-query' | 'wall-clock' }> {
+    return this.exclusive(async () => {
+      await this.finalize();
+      const planned = this.planned!;
+      if (clock === 'auto' && this.gpu.has('timestamp-query')) return { timings: await this.profileWithTimestamps(planned), source: 'timestamp-query' as const };
+      const timings: DispatchTiming[] = [];
+      for (const p of planned) {
+        const start = performance.now();
+        await this.gpu.scoped(`${this.label}: profile ${p.kernel.info.name}`, () => {
+          const encoder = this.gpu.device.createCommandEncoder();
+          const pass = encoder.beginComputePass();
+          pass.setPipeline(p.kernel.pipeline);
+          pass.setBindGroup(0, p.bindGroup);
+          pass.dispatchWorkgroups(...p.groups);
+          pass.end();
+          this.gpu.device.queue.submit([encoder.finish()]);
+        });
+        await this.gpu.untilLost(`${this.label}: profile`, this.gpu.device.queue.onSubmittedWorkDone());
+        timings.push({ kernel: p.kernel.info.name, pipeline: p.kernel.info.key, ms: performance.now() - start, cost: p.cost });
+      }
+      return { timings, source: 'wall-clock' as const };
+    });
   }
 
   private async profileWithTimestamps(planned: Planned[]): Promise<DispatchTiming[]> {
     const { device } = this.gpu;
+    const what = `${this.label}: profile`;
     const count = planned.length * 2;
     const querySet = device.createQuerySet({ type: 'timestamp', count });
     const resolve = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
     const read = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const encoder = device.createCommandEncoder({ label: `${this.label} profile` });
-    planned.forEach((p, i) => {
-      const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
-      pass.setPipeline(p.kernel.pipeline);
-      pass.setBindGroup(0, p.bindGroup);
-      pass.dispatchWorkgroups(...p.groups);
-      pass.end();
-    });
-    encoder.resolveQuerySet(querySet, 0, count, resolve, 0);
-    encoder.copyBufferToBuffer(resolve, 0, read, 0, count * 8);
-    const start = performance.now();
-    device.queue.submit([encoder.finish()]);
-    await this.profileWait.idleUntilNearlyDone();
-    await read.mapAsync(GPUMapMode.READ);
-    this.profileWait.record(performance.now() - start);
-    const ns = new BigUint64Array(read.getMappedRange().slice(0));
-    read.destroy();
-    resolve.destroy();
-    querySet.destroy();
-    return planned.map((p, i) => ({ kernel: p.kernel.info.name, ms: Number(ns[2 * i + 1] - ns[2 * i]) / 1e6, cost: p.cost }));
+    try {
+      const start = performance.now();
+      await this.gpu.scoped(what, () => {
+        const encoder = device.createCommandEncoder({ label: `${this.label} profile` });
+        planned.forEach((p, i) => {
+          const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+          pass.setPipeline(p.kernel.pipeline);
+          pass.setBindGroup(0, p.bindGroup);
+          pass.dispatchWorkgroups(...p.groups);
+          pass.end();
+        });
+        encoder.resolveQuerySet(querySet, 0, count, resolve, 0);
+        encoder.copyBufferToBuffer(resolve, 0, read, 0, count * 8);
+        device.queue.submit([encoder.finish()]);
+      });
+      await this.profileWait.idleUntilNearlyDone();
+      await this.gpu.untilLost(what, read.mapAsync(GPUMapMode.READ));
+      this.profileWait.record(performance.now() - start);
+      const ns = new BigUint64Array(read.getMappedRange().slice(0));
+      return planned.map((p, i) => ({ kernel: p.kernel.info.name, pipeline: p.kernel.info.key, ms: Number(ns[2 * i + 1] - ns[2 * i]) / 1e6, cost: p.cost }));
+    } finally {
+      read.destroy();
+      resolve.destroy();
+      querySet.destroy();
+    }
   }
 
   /** Frees every activation buffer and the uniforms (weights and inputs are not the program's). */
@@ -419,5 +574,26 @@ export class Program {
     this.uniformBuffer?.destroy();
     this.owned.length = 0;
     this.free.length = 0;
+  }
+}
+
+/** Writes a kernel's uniform values, checked against its reflected struct, into `view`. */
+function writeUniforms(info: KernelInfo, values: Record<string, number>, view: DataView): void {
+  const u = info.uniform!;
+  const names = new Set(u.members.map((m) => m.name));
+  for (const k of Object.keys(values)) {
+    if (!names.has(k)) throw new Error(`kernel '${info.name}': uniform '${u.name}' has no member '${k}'`);
+  }
+  for (const m of u.members) {
+    const v = values[m.name];
+    if (v === undefined || !Number.isFinite(v)) throw new Error(`kernel '${info.name}': uniform member '${m.name}' needs a finite value (got ${v})`);
+    if (m.type === 'f32') view.setFloat32(m.offset, v, true);
+    else if (m.type === 'u32') {
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`kernel '${info.name}': u32 '${m.name}' = ${v} is out of range`);
+      view.setUint32(m.offset, v, true);
+    } else {
+      if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw new Error(`kernel '${info.name}': i32 '${m.name}' = ${v} is out of range`);
+      view.setInt32(m.offset, v, true);
+    }
   }
 }

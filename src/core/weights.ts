@@ -1,8 +1,13 @@
 // Model weights on the GPU, by their official state_dict names. Tensors are read and uploaded
-// one at a time (host memory stays near the size of the largest tensor), widened to f32.
+// one at a time (host memory stays near the size of the largest tensor), widened to f32, and
+// checked for NaN / Inf on the GPU (a check_finite dispatch submitted per tensor as it arrives,
+// so that the checks run while the next tensors are read; one readback after the last upload):
+// a non-finite weight is refused, naming the tensor.
 import { toFloat32 } from './dtype.js';
 import type { Gpu } from './gpu.js';
+import type { KernelLibrary } from './kernels.js';
 import { packedBytes, releasePacked } from './ops.js';
+import { Program, describeNonFinite } from './program.js';
 import { Tensor, releaseBuffer, releasedWhy, shapeStr } from './tensor.js';
 import type { TensorSource } from './tensor-source.js';
 
@@ -26,19 +31,27 @@ export class Weights {
   /**
    * Uploads every tensor of the source that `used(name)` accepts, keeping a host copy of those
    * `keepOnHost(name)` accepts (for derived weights built at load: see hostData), so that no
-   * tensor is read from the source twice.
+   * tensor is read from the source twice. With `finite` (a kernel library), every uploaded
+   * tensor is checked for NaN / Inf on the GPU and the first bad one is refused, named.
    */
-  async load(used: (name: string) => boolean, onProgress?: (p: LoadProgress) => void, keepOnHost: (name: string) => boolean = () => false): Promise<void> {
+  async load(used: (name: string) => boolean, onProgress?: (p: LoadProgress) => void, keepOnHost: (name: string) => boolean = () => false, finite?: KernelLibrary): Promise<void> {
     const names = this.source.names().filter(used);
     const totalBytes = names.reduce((s, n) => s + this.source.info(n)!.byteLength, 0);
+    const check = finite && new Program(finite, this.source.label);
     let bytes = 0;
-    for (const [i, name] of names.entries()) {
-      const info = this.source.info(name)!;
-      const data = toFloat32(await this.source.read(name), info.dtype, `${this.source.label}: tensor '${name}'`);
-      this.set(name, info.shape, data);
-      if (keepOnHost(name)) this.host.set(name, data);
-      bytes += info.byteLength;
-      onProgress?.({ tensors: i + 1, totalTensors: names.length, bytes, totalBytes });
+    try {
+      for (const [i, name] of names.entries()) {
+        const info = this.source.info(name)!;
+        const data = toFloat32(await this.source.read(name), info.dtype, `${this.source.label}: tensor '${name}'`);
+        const t = this.set(name, info.shape, data);
+        check?.checkFinite(t, (found) => `tensor '${name}' has ${describeNonFinite(found)}`, true);
+        if (keepOnHost(name)) this.host.set(name, data);
+        bytes += info.byteLength;
+        onProgress?.({ tensors: i + 1, totalTensors: names.length, bytes, totalBytes });
+      }
+      await check?.run();
+    } finally {
+      check?.destroy();
     }
   }
 

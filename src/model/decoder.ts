@@ -3,7 +3,7 @@
 // state_dict names under `post_quant_conv.` and `decoder.`. Everything is NCHW.
 import type { DecoderConfig, DualTokenConfig } from '../core/config.js';
 import { conv2d, groupNorm, resizeBilinear, spatialAttention, tokensToNchw, upsampleNearest2x } from '../core/conv-ops.js';
-import type { Program } from '../core/program.js';
+import { describeNonFinite, type Program } from '../core/program.js';
 import type { Tensor } from '../core/tensor.js';
 import type { Weights } from '../core/weights.js';
 
@@ -115,7 +115,7 @@ export function decoder(prog: Program, w: Weights, cfg: DecoderConfig, z: Tensor
 /**
  * RQVAESiglipModel.decode after postquant_pix: tokens [B, L, C] (L = h*w, raster order) ->
  * NCHW -> bilinear resize to decoder_latent_shape -> post_quant_conv -> decoder.
- * Taps `decoder_input`, `post_quant_conv`, the decoder's, and `recon`.
+ * Taps `decoder_input`, `post_quant_conv`, the decoder's, and `recon`; a non-finite recon fails the run (stage recon).
  * feats [B,L,C] -> recon [B,out_ch,R,R]
  */
 export function decodeFromFeatures(prog: Program, w: Weights, cfg: DualTokenConfig, feats: Tensor): Tensor {
@@ -132,5 +132,6 @@ export function decodeFromFeatures(prog: Program, w: Weights, cfg: DualTokenConf
   const recon = decoder(prog, w, cfg.decoder, pq);
   prog.release(pq);
   prog.tap('recon', recon);
+  prog.checkFinite(recon, (found) => `non-finite values in the reconstruction (stage recon): ${describeNonFinite(found)}`);
   return recon;
 }

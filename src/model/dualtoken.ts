@@ -1,6 +1,9 @@
 // The public model: DualToken.encode (pixel_values -> pixel codes, semantic codes, semantic
 // features, image embedding) and DualToken.decode (pixel codes -> image), each a Program
-// recorded once per batch size and replayed.
+// recorded once per batch size and replayed. Calls may overlap in any mix: each writes its input
+// at its program's turn (Program.run runs one at a time), a program with runs queued is never
+// evicted, and dispose() frees the GPU memory once the calls in flight have finished (calls
+// queued behind them, and later ones, are refused).
 import type { DualTokenConfig } from '../core/config.js';
 import { gridSize } from '../core/config.js';
 import type { Gpu } from '../core/gpu.js';
@@ -55,13 +58,23 @@ export interface DualTokenOptions {
   /** Measure the variants on this adapter now (and store the result) instead of reusing one. */
   autotune?: boolean;
   log?: (line: string) => void;
+  /**
+   * Called when a program (a stage at a batch size) has been recorded, before its first run
+   * compiles its pipelines: the Node entry uses it to say when a first run will be slow.
+   */
+  onNewProgram?: (prog: Program) => void;
+  /**
+   * Skip the load-time check that every weight is finite (for experiments). Non-finite values
+   * reaching a quantizer or the reconstruction still fail the call, naming the stage.
+   */
+  allowNonFinite?: boolean;
 }
 
 interface Compiled {
   prog: Program;
   input: Tensor;
   outputs: Tensor[];
-  /** Runs in flight: a program is never freed while it runs. */
+  /** Calls queued or running on it: a program is never freed while it has any. */
   busy: number;
 }
 
@@ -81,6 +94,9 @@ export class DualToken {
   private readonly encoders = new Map<number, Compiled>();
   private readonly decoders = new Map<number, Compiled>();
   private peakBytes = 0;
+  /** Calls queued or running, on any program (dispose() frees the memory once none is left). */
+  private inFlight = 0;
+  private disposed = false;
 
   private constructor(
     readonly gpu: Gpu,
@@ -89,21 +105,28 @@ export class DualToken {
     private readonly kernels: KernelLibrary,
     private readonly keepTaps: boolean,
     private readonly programsPerStage: number,
+    private readonly onNewProgram?: (prog: Program) => void,
   ) {}
 
   /** Uploads the weights the encoder and decoder use; other tensors (text tower, EMA state) are skipped. */
   static async create(gpu: Gpu, shaders: ShaderSources, config: DualTokenConfig, source: TensorSource, opts: DualTokenOptions = {}): Promise<DualToken> {
-    const weights = new Weights(gpu, source);
-    await weights.load((n) => usedByEncoder(n, config) || usedByDecoder(n), opts.onProgress, (n) => usedByPrepare(n, config));
-    await prepareEncoderWeights(weights, config);
     const kernels = new KernelLibrary(gpu, shaders);
+    const weights = new Weights(gpu, source);
+    const finite = opts.allowNonFinite ? undefined : kernels;
+    try {
+      await weights.load((n) => usedByEncoder(n, config) || usedByDecoder(n), opts.onProgress, (n) => usedByPrepare(n, config), finite);
+      await prepareEncoderWeights(weights, config);
+    } catch (e) {
+      weights.destroy(); // a refused model holds no GPU memory
+      throw e;
+    }
     variantsOf(kernels).setPrecision(opts.precision ?? 'f32');
     if (opts.autotune) await autotune(kernels, { storage: opts.tuneStorage, force: true, log: opts.log });
     else if (opts.tuneStorage) await loadTuned(kernels, opts.tuneStorage);
     variantsOf(kernels).override(opts.kernels ?? {});
     const keep = opts.programsPerStage ?? 2;
     if (!(Number.isInteger(keep) && keep >= 1)) throw new Error(`programsPerStage ${keep}: needs an integer >= 1`);
-    return new DualToken(gpu, config, weights, kernels, opts.keepTaps ?? false, keep);
+    return new DualToken(gpu, config, weights, kernels, opts.keepTaps ?? false, keep, opts.onNewProgram);
   }
 
   /** Which kernel variant each op records, and why (override, tuned or the adapter default). */
@@ -126,9 +149,7 @@ export class DualToken {
     const S = v.imageSize;
     const expected = batch * v.numChannels * S * S;
     if (pixelValues.length !== expected) throw new Error(`encode: pixel_values has ${pixelValues.length} values, [${batch},${v.numChannels},${S},${S}] needs ${expected}`);
-    const c = this.encoderFor(batch);
-    this.write(c.input, pixelValues);
-    const [pix, sem, feats, emb] = await this.running(c, () => c.prog.run(c.outputs));
+    const [pix, sem, feats, emb] = await this.running(this.encoderFor(batch), (c) => c.prog.run(c.outputs, this.atTurn(c, () => this.write(c.input, pixelValues))));
     return {
       batch,
       pixelCodes: new Int32Array(pix),
@@ -143,17 +164,20 @@ export class DualToken {
    * antialiased bicubic resize, center crop, normalise) run on the GPU in the same submission.
    */
   async encodeImages(images: RgbImage[]): Promise<EncodeResult> {
-    const batch = ImageBatch.upload(this.gpu, images, this.imageSize);
+    this.alive('encodeImages');
+    const batch = await ImageBatch.upload(this.kernels, images, this.imageSize);
     const pre = new Program(this.kernels, `preprocess B=${images.length}`);
     try {
       const pixels = preprocess(pre, batch); // [B, 3, S, S]
       await pre.finalize();
-      const c = this.encoderFor(images.length);
-      const [pix, sem, feats, emb] = await this.running(c, () =>
-        c.prog.run(c.outputs, (encoder) => {
-          pre.encode(encoder);
-          encoder.copyBufferToBuffer(pixels.buffer, pixels.offset, c.input.buffer, c.input.offset, pixels.byteLength);
-        }),
+      const [pix, sem, feats, emb] = await this.running(this.encoderFor(images.length), (c) =>
+        c.prog.run(
+          c.outputs,
+          this.atTurn(c, (encoder) => {
+            pre.encode(encoder);
+            encoder.copyBufferToBuffer(pixels.buffer, pixels.offset, c.input.buffer, c.input.offset, pixels.byteLength);
+          }),
+        ),
       );
       return {
         batch: images.length,
@@ -181,9 +205,7 @@ export class DualToken {
         throw new Error(`decode: code_pix[${at}] = ${code} is out of range for the ${q.nEmbed}-entry codebook`);
       }
     }
-    const c = this.decoderFor(batch);
-    this.write(c.input, pixelCodes);
-    const [recon, rgb8] = await this.running(c, () => c.prog.run(c.outputs));
+    const [recon, rgb8] = await this.running(this.decoderFor(batch), (c) => c.prog.run(c.outputs, this.atTurn(c, () => this.write(c.input, pixelCodes))));
     const R = this.config.decoder.resolution;
     return { batch, recon: new Float32Array(recon), shape: [batch, 3, R, R], images: unpackRgb8(rgb8, [batch, R, R]) };
   }
@@ -226,6 +248,7 @@ export class DualToken {
    * layouts are read through.
    */
   private programFor(map: Map<number, Compiled>, batch: number, label: string, record: (prog: Program) => { input: Tensor; outputs: Tensor[] }): Compiled {
+    this.alive(label);
     let c = this.touch(map, batch);
     if (!c) {
       const prog = this.newProgram(label);
@@ -235,6 +258,7 @@ export class DualToken {
       map.set(batch, c);
       this.evict(map);
       this.releaseUnboundOriginals();
+      this.onNewProgram?.(prog);
     }
     return c;
   }
@@ -249,7 +273,7 @@ export class DualToken {
     return c;
   }
 
-  /** Frees the least recently used programs beyond programsPerStage, skipping running ones and the newest. */
+  /** Frees the least recently used programs beyond programsPerStage, skipping those with calls queued or running, and the newest. */
   private evict(map: Map<number, Compiled>): void {
     const entries = [...map.entries()].slice(0, -1);
     for (const [batch, c] of entries) {
@@ -260,15 +284,38 @@ export class DualToken {
     }
   }
 
-  private async running<T>(c: Compiled, run: () => Promise<T>): Promise<T> {
+  /**
+   * A call on program `c`, counted from now (so that neither eviction nor dispose frees `c` or
+   * the weights while it is queued or running) until it settles.
+   */
+  private async running<T>(c: Compiled, run: (c: Compiled) => Promise<T>): Promise<T> {
     c.busy++;
+    this.inFlight++;
     try {
-      return await run();
+      return await run(c);
     } finally {
       c.busy--;
-      this.evict(this.encoders);
-      this.evict(this.decoders);
+      this.inFlight--;
+      if (this.disposed) this.freeIfIdle();
+      else {
+        this.evict(this.encoders);
+        this.evict(this.decoders);
+      }
     }
+  }
+
+  /** A run's prelude (see Program.run), which runs at the run's turn: refused if the model was disposed meanwhile. */
+  private atTurn(c: Compiled, prelude: (encoder: GPUCommandEncoder) => void): (encoder: GPUCommandEncoder) => void {
+    return (encoder) => {
+      this.alive(c.prog.label);
+      prelude(encoder);
+    };
+  }
+
+  /** Throws if the model was disposed, or its device lost (a DeviceLostError), naming `what`. */
+  private alive(what: string): void {
+    if (this.disposed) throw new Error(`DualToken: the model was disposed (${what})`);
+    this.gpu.check(what);
   }
 
   private free(c: Compiled): void {
@@ -334,7 +381,17 @@ export class DualToken {
     this.gpu.device.queue.writeBuffer(t.buffer, t.offset, data.buffer, data.byteOffset, data.byteLength);
   }
 
+  /**
+   * Frees the model's GPU memory: now, or once the calls running at this moment have finished
+   * (they complete; calls queued behind them and later calls are refused).
+   */
   dispose(): void {
+    this.disposed = true;
+    this.freeIfIdle();
+  }
+
+  private freeIfIdle(): void {
+    if (this.inFlight > 0) return;
     for (const c of [...this.encoders.values(), ...this.decoders.values()]) this.free(c);
     this.encoders.clear();
     this.decoders.clear();

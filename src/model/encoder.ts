@@ -4,7 +4,7 @@
 // postquant_pix and decoding from codes, which the pixel decoder starts from.
 import type { DualTokenConfig, QuantizerConfig } from '../core/config.js';
 import { addScaled } from '../core/ops.js';
-import type { Program } from '../core/program.js';
+import { describeNonFinite, type Program } from '../core/program.js';
 import { rqEmbed, rqSearch, searchCodebookData, type SearchCodebook } from '../core/quant-ops.js';
 import { shapeStr, type Tensor } from '../core/tensor.js';
 import type { Weights } from '../core/weights.js';
@@ -89,12 +89,14 @@ export async function prepareEncoderWeights(w: Weights, cfg: DualTokenConfig): P
   }
 }
 
-/** quantizer_{branch}: x [B, L, E] -> codes [B, h, w, D] i32 and z_q [B, L, E], with taps. */
+/** quantizer_{branch}: x [B, L, E] -> codes [B, h, w, D] i32 and z_q [B, L, E], with taps; a non-finite x fails the run (stage quant_{branch}). */
 function quantize(prog: Program, w: Weights, cfg: DualTokenConfig, branch: Branch, x: Tensor): { codes: Tensor; zq: Tensor } {
   const q = quantizer(cfg, branch);
   const [h, wd, D] = q.codeShape;
   const [B, L, E] = x.shape;
   if (L !== h * wd || E !== q.embedDim) throw new Error(`quantizer_${branch}: input ${shapeStr(x.shape)} does not match code_shape [${q.codeShape}] and embed_dim ${q.embedDim}`);
+  const which = branch === 'pix' ? 'pixel' : 'semantic';
+  prog.checkFinite(x, (found) => `non-finite values entering the ${which} quantizer (stage quant_${branch}): ${describeNonFinite(found)}`);
   const r = rqSearch(prog, x, searchCodebook(w, cfg, branch), D, `quantizer_${branch}`);
   const codes = r.codes.view([B, h, wd, D]);
   const margin = r.margin.view([B, h, wd, D]);
