@@ -7,7 +7,10 @@ export default defineConfig({
     // the CPU adapter is multi-threaded itself, so two files at a time is enough.
     pool: 'forks',
     maxWorkers: 2,
-    testTimeout: 120_000,
-    hookTimeout: 60_000,
+    // No test may depend on a timeout that a cold shader cache can hit: on lavapipe the first
+    // dispatch of each pipeline compiles it (up to ~2 s each, several files compiling at once),
+    // and CI runs with an empty cache. These limits only catch hangs.
+    testTimeout: 600_000,
+    hookTimeout: 600_000,
   },
 });

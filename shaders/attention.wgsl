@@ -5,7 +5,7 @@
 //     (the same for k, v, o with their own offsets and strides; q_bs = 0 broadcasts one query set).
 //   Lq query rows, Lk key rows, H heads of HEAD_DIM ({{HEAD_DIM}}, a placeholder: private arrays
 //   need a creation-time size).
-// Variants: CAUSAL = 1 masks keys j > i (query i sees keys 0..i).
+// Flag (a uniform, so one pipeline serves both): causal = 1 masks keys j > i (query i sees keys 0..i).
 // One invocation per (b, h, i) with an online (flash-style) softmax: no [Lq, Lk] score matrix.
 struct Params {
   B: u32, H: u32, Lq: u32, Lk: u32, scale: f32,
@@ -13,6 +13,7 @@ struct Params {
   k_off: u32, k_bs: u32, k_rs: u32,
   v_off: u32, v_bs: u32, v_rs: u32,
   o_off: u32, o_bs: u32, o_rs: u32,
+  causal: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -22,7 +23,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> o: array<f32>;
 
 const D: u32 = {{HEAD_DIM}}u;
-override CAUSAL: u32 = 0u;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -38,7 +38,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var mx = -3.0e38;
   var sum = 0.0;
   var end = p.Lk;
-  if (CAUSAL == 1u) { end = min(i + 1u, p.Lk); }
+  if (p.causal == 1u) { end = min(i + 1u, p.Lk); }
   for (var j = 0u; j < end; j++) {
     let kb = p.k_off + b * p.k_bs + j * p.k_rs + h * D;
     var s = 0.0;

@@ -6,7 +6,7 @@
 //     Read as vec4: HEAD_DIM and every offset and row/batch stride of q, k, v are multiples of 4.
 //   Lq query rows, Lk key rows, H heads of HEAD_DIM ({{HEAD_DIM}}, a placeholder: private arrays
 //   need a creation-time size).
-// Variants: CAUSAL = 1 masks keys j > i (query i sees keys 0..i); QUERIES ({{QUERIES}}, a
+// Flag (a uniform, so one pipeline serves both): causal = 1 masks keys j > i (query i sees keys 0..i); QUERIES ({{QUERIES}}, a
 // placeholder: array sizes) queries per invocation: 1 (variant sg), 2 (sg2) or 3 (sg3).
 // For CPU drivers (lavapipe), where every storage load inside a loop is done lane by lane: each
 // invocation owns QUERIES queries (lid + WORKGROUP n), a workgroup WORKGROUP ({{WORKGROUP}}, a
@@ -25,6 +25,7 @@ struct Params {
   k_off: u32, k_bs: u32, k_rs: u32,
   v_off: u32, v_bs: u32, v_rs: u32,
   o_off: u32, o_bs: u32, o_rs: u32,
+  causal: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -41,7 +42,6 @@ const SLOTS: u32 = (D4 + 7u) / 8u;
 const KB: u32 = 8u;
 /** Queries per invocation. */
 const QN: u32 = {{QUERIES}}u;
-override CAUSAL: u32 = 0u;
 
 @compute @workgroup_size({{WORKGROUP}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32,
@@ -66,7 +66,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     sum[n] = 0.0;
   }
   var end = p.Lk;
-  if (CAUSAL == 1u) { end = min(min(i0 + QN * {{WORKGROUP}}u, p.Lq), p.Lk); } // the workgroup's last query sees keys up to itself
+  if (p.causal == 1u) { end = min(min(i0 + QN * {{WORKGROUP}}u, p.Lq), p.Lk); } // the workgroup's last query sees keys up to itself
   let kb0 = p.k_off + b * p.k_bs + h * D;
   let vb0 = p.v_off + b * p.v_bs + h * D;
   for (var j0 = 0u; j0 < end; j0 += KB) {
@@ -84,7 +84,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       }
       for (var n = 0u; n < QN; n++) {
         var sc = (dot4[n].x + dot4[n].y) + (dot4[n].z + dot4[n].w);
-        if (j0 + t >= end || (CAUSAL == 1u && j0 + t > iq[n])) { sc = -3.0e38; }
+        if (j0 + t >= end || (p.causal == 1u && j0 + t > iq[n])) { sc = -3.0e38; }
         s[n][t] = sc;
         blockMax[n] = max(blockMax[n], sc);
       }

@@ -3,7 +3,7 @@
 //   q, k, v, o: strided views as in attention.wgsl (element d of head h, row i, batch b of q at
 //   q[q_off + b*q_bs + i*q_rs + h*HEAD_DIM + d]; the same for k, v, o; q_bs = 0 broadcasts).
 //   Lq query rows, Lk key rows, H heads of HEAD_DIM ({{HEAD_DIM}}) values.
-// Variants: CAUSAL = 1 masks keys j > i (query i sees keys 0..i).
+// Flag (a uniform, so one pipeline serves both): causal = 1 masks keys j > i (query i sees keys 0..i).
 // The GPU-shaped variant (flash-style): a workgroup of 64 invocations takes 64 queries of one
 // (b, h), each invocation one query with its running max, sum and output in registers (online
 // softmax, no [Lq, Lk] score matrix). Keys and values are walked in tiles of KEY_TILE
@@ -18,6 +18,7 @@ struct Params {
   k_off: u32, k_bs: u32, k_rs: u32,
   v_off: u32, v_bs: u32, v_rs: u32,
   o_off: u32, o_bs: u32, o_rs: u32,
+  causal: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -28,7 +29,6 @@ struct Params {
 
 const D: u32 = {{HEAD_DIM}}u;
 const TK: u32 = {{KEY_TILE}}u;
-override CAUSAL: u32 = 0u;
 
 var<workgroup> ks: array<f32, TK * D>; // ks[jj * D + d] = k row j0 + jj
 var<workgroup> vs: array<f32, TK * D>;
@@ -51,7 +51,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var sum = 0.0;
   var end = p.Lk; // keys this query sees
   var tilesEnd = p.Lk; // keys any query of the workgroup sees (uniform)
-  if (CAUSAL == 1u) {
+  if (p.causal == 1u) {
     end = min(ic + 1u, p.Lk);
     tilesEnd = min(min(qblock * 64u + 64u, p.Lq), p.Lk);
   }

@@ -3,11 +3,11 @@
 //   x        [B, Cin, H, W]     NCHW; element (b, c, i, j) at x[x_off + ((b*Cin + c)*H + i)*W + j]
 //   w        [Cout, Cin, K, K]  PyTorch Conv2d weight layout
 //   bias     [Cout]
-//   residual [B, Cout, H, W]    added after the bias when HAS_RESIDUAL = 1 (else any buffer), at r_off
+//   residual [B, Cout, H, W]    added after the bias when hasResidual = 1 (else any buffer), at r_off
 //   y        [B, Cout, H, W]    at y_off
 //   x_off, r_off, y_off: element offset of batch item 0 inside the bound range (the op binds batch
 //   slices at aligned byte offsets so that no binding exceeds the adapter's limit).
-// Variants (override constants): KSIZE (1 or 3; padding KSIZE/2), HAS_RESIDUAL.
+// Variants (override constant): KSIZE (1 or 3; padding KSIZE/2). Flag (a uniform, so one pipeline serves both): hasResidual.
 // Each invocation keeps 4 output channels x 4 consecutive pixels of one row in registers (no shared
 // memory: barriers are costly on CPU drivers); accumulation in f32. The 64 invocations of a
 // workgroup share their 4 output channels, so every weight load is the same address across the
@@ -16,6 +16,7 @@ struct Params {
   B: u32, Cin: u32, Cout: u32, H: u32, W: u32,
   quadsX: u32, pixGroups: u32, coBlocks: u32,
   x_off: u32, r_off: u32, y_off: u32,
+  hasResidual: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -26,7 +27,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
 override KSIZE: u32 = 3u;
-override HAS_RESIDUAL: u32 = 0u;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -80,7 +80,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       if (co >= p.Cout) { break; }
       let o = ((b * p.Cout + co) * p.H + oy) * p.W + ox;
       var val = acc[j][c] + bias[co];
-      if (HAS_RESIDUAL == 1u) { val += residual[p.r_off + o]; }
+      if (p.hasResidual == 1u) { val += residual[p.r_off + o]; }
       y[p.y_off + o] = val;
     }
   }

@@ -5,11 +5,11 @@
 //                                 and zero-padded to Cop = ceil(Cout/4)*4 columns, read as vec4
 //                                 (linear_pack makes it once per weight)
 //   bias     [Cout]
-//   residual [B, Cout, H, W]      added after the bias when HAS_RESIDUAL = 1 (else any buffer), at r_off
+//   residual [B, Cout, H, W]      added after the bias when hasResidual = 1 (else any buffer), at r_off
 //   y        [B, Cout, H, W]      at y_off
 //   x_off, r_off, y_off: element offset of batch item 0 inside the bound range (the op binds batch
 //   slices at aligned byte offsets so that no binding exceeds the adapter's limit).
-// Variants (override constants): KSIZE (1 or 3; padding KSIZE/2), HAS_RESIDUAL.
+// Variants (override constant): KSIZE (1 or 3; padding KSIZE/2). Flag (a uniform, so one pipeline serves both): hasResidual.
 // An implicit GEMM for CPU drivers (lavapipe), shaped like linear_kn_sg: a workgroup owns a run
 // of 16 pixels of one output row (the GEMM's rows) and each invocation 4 consecutive output
 // channels (its columns), so a vec4 weight load feeds 64 multiply-adds. For each input channel
@@ -26,6 +26,7 @@ struct Params {
   B: u32, Cin: u32, Cout: u32, H: u32, W: u32,
   Cop4: u32, groupsN: u32, runsX: u32,
   x_off: u32, r_off: u32, y_off: u32,
+  hasResidual: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -36,7 +37,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
 override KSIZE: u32 = 3u;
-override HAS_RESIDUAL: u32 = 0u;
 /** Output pixels per workgroup (one run along a row). */
 const RUN: u32 = 16u;
 
@@ -94,7 +94,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       if (co >= p.Cout) { break; }
       let o = ((b * p.Cout + co) * p.H + oy) * p.W + ox;
       var v = acc[q][c] + bias[co];
-      if (HAS_RESIDUAL == 1u) { v += residual[p.r_off + o]; }
+      if (p.hasResidual == 1u) { v += residual[p.r_off + o]; }
       y[p.y_off + o] = v;
     }
   }

@@ -5,10 +5,10 @@
 //                                  8 output channels per vec4u as half pairs, zero-padded to
 //                                  Np = ceil(Cout/8)*8 (linear_pack_f16 makes it once per weight)
 //   bias     [Cout]
-//   residual [B, Cout, H, W]       added after the bias when HAS_RESIDUAL = 1 (else any buffer), at r_off
+//   residual [B, Cout, H, W]       added after the bias when hasResidual = 1 (else any buffer), at r_off
 //   y        [B, Cout, H, W]       at y_off
 //   x_off, r_off, y_off: element offset of batch item 0 inside the bound range.
-// Variants (override constants): KSIZE (1 or 3; padding KSIZE/2), HAS_RESIDUAL.
+// Variants (override constant): KSIZE (1 or 3; padding KSIZE/2). Flag (a uniform, so one pipeline serves both): hasResidual.
 // conv2d_gemm_sg with f16 weights: each invocation owns 8 consecutive output channels, so one
 // 4-component load brings 8 weights (half the load instructions per weight on CPU drivers, half
 // the bytes) and feeds 128 multiply-adds; inputs, products and sums stay f32. Accuracy: the
@@ -22,6 +22,7 @@ struct Params {
   B: u32, Cin: u32, Cout: u32, H: u32, W: u32,
   Np8: u32, groupsN: u32, runsX: u32,
   x_off: u32, r_off: u32, y_off: u32,
+  hasResidual: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -32,7 +33,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
 override KSIZE: u32 = 3u;
-override HAS_RESIDUAL: u32 = 0u;
 /** Output pixels per workgroup (one run along a row); the input segment below covers RUN + 2 <= 24. */
 const RUN: u32 = {{RUN}}u;
 
@@ -98,7 +98,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       if (co >= p.Cout) { break; }
       let o = ((b * p.Cout + co) * p.H + oy) * p.W + ox;
       var v = select(accHi[q][c & 3u], accLo[q][c & 3u], c < 4u) + bias[co];
-      if (HAS_RESIDUAL == 1u) { v += residual[p.r_off + o]; }
+      if (p.hasResidual == 1u) { v += residual[p.r_off + o]; }
       y[p.y_off + o] = v;
     }
   }

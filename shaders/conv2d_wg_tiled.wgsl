@@ -3,10 +3,10 @@
 //   x        [B, Cin, H, W]      NCHW; element (b, c, i, j) at x[x_off + ((b*Cin + c)*H + i)*W + j]
 //   w        [Cout, Cin, K, K]   the PyTorch weight as stored, read as a [Cout, Cin*K*K] matrix
 //   bias     [Cout]
-//   residual [B, Cout, H, W]     added after the bias when HAS_RESIDUAL = 1 (else any buffer), at r_off
+//   residual [B, Cout, H, W]     added after the bias when hasResidual = 1 (else any buffer), at r_off
 //   y        [B, Cout, H, W]     at y_off
 //   x_off, r_off, y_off: element offset of batch item 0 inside the bound range.
-// Variants (override constants): KSIZE (1 or 3; padding KSIZE/2), HAS_RESIDUAL. Placeholders: the
+// Variants (override constant): KSIZE (1 or 3; padding KSIZE/2). Flag (a uniform, so one pipeline serves both): hasResidual. Placeholders: the
 // arithmetic type T ({{T}}, with ENABLE, {{ENABLE}}, and STEP_SUMS, {{STEP_SUMS}}): f32 (variant
 // wg_tiled, STEP_SUMS = 0) or f16 (wg_tiled_f16, `enable f16;`, STEP_SUMS = 1, for GPUs with
 // double-rate half arithmetic); TILE ({{TILE}}: array and workgroup sizes) 64 or 128.
@@ -23,6 +23,7 @@
 struct Params {
   B: u32, Cin: u32, Cout: u32, H: u32, W: u32,
   tilesN: u32, x_off: u32, r_off: u32, y_off: u32,
+  hasResidual: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -33,7 +34,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
 override KSIZE: u32 = 3u;
-override HAS_RESIDUAL: u32 = 0u;
 
 const TILE: u32 = {{TILE}}u;
 const WGS: u32 = TILE / 8u; // invocations per workgroup side
@@ -117,7 +117,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       if (co >= p.Cout) { break; }
       let o = (b * p.Cout + co) * HW + pix;
       var v = acc[2u * i + j / 4u][j % 4u] + f32(sums[2u * i + j / 4u][j % 4u]) + bias[co];
-      if (HAS_RESIDUAL == 1u) { v += residual[p.r_off + o]; }
+      if (p.hasResidual == 1u) { v += residual[p.r_off + o]; }
       y[p.y_off + o] = v;
     }
   }

@@ -1,15 +1,15 @@
 // conv_wino_output: the Winograd F(TILE x TILE, 3x3) output transform, + bias [+ residual]
 //   m        [P, Tc, Cout]     the P = (TILE + 2)^2 GEMM outputs of a chunk of tiles (linear_kn_sg)
 //   bias     [Cout]
-//   residual [B, Cout, H, W]   added when HAS_RESIDUAL = 1 (else any buffer), at r_off
+//   residual [B, Cout, H, W]   added when hasResidual = 1 (else any buffer), at r_off
 //   y        [B, Cout, H, W]   NCHW at y_off: y[b, co, TILE ty + r, TILE tx + c] = (A^T m A)[r, c]
 //                              + bias[co] for the tile's outputs inside the image
 // Placeholders: RUN ({{RUN}}) tiles per invocation; TILE ({{TILE}}: the array sizes) 2 or 4 (Lavin & Gray, 2016):
 //   TILE 2: A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
 //   TILE 4: A^T = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]
-// Override constant HAS_RESIDUAL. Tiles numbered as in conv_wino_input (chunk t = tile t0 + t);
+// Flag (uniform) hasResidual. Tiles numbered as in conv_wino_input (chunk t = tile t0 + t);
 // one invocation per output channel and run of RUN consecutive tiles (co fastest), as there.
-struct Params { Cout: u32, H: u32, W: u32, TH: u32, TW: u32, t0: u32, Tc: u32, r_off: u32, y_off: u32, }
+struct Params { Cout: u32, H: u32, W: u32, TH: u32, TW: u32, t0: u32, Tc: u32, r_off: u32, y_off: u32, hasResidual: u32, }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> m: array<f32>;
@@ -17,7 +17,6 @@ struct Params { Cout: u32, H: u32, W: u32, TH: u32, TW: u32, t0: u32, Tc: u32, r
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-override HAS_RESIDUAL: u32 = 0u;
 const TILE: u32 = {{TILE}}u;
 const N: u32 = TILE + 2u;
 const RUN: u32 = {{RUN}}u;
@@ -66,7 +65,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
         if (oy < p.H && ox < p.W) {
           let o = ((b * p.Cout + co) * p.H + oy) * p.W + ox;
           var val = out[cc] + bv;
-          if (HAS_RESIDUAL == 1u) { val += residual[p.r_off + o]; }
+          if (p.hasResidual == 1u) { val += residual[p.r_off + o]; }
           y[p.y_off + o] = val;
         }
       }

@@ -4,10 +4,10 @@
 //   stats [B*G, 2] at stats_off: (mean, rstd) per group, from groupnorm_stats* + groupnorm_stats_combine
 //   gamma [C], beta [C]
 //   y     [B, C, H, W] at y_off, written as vec4 (y_off a multiple of 4)
-// Variants (override constants): SILU = 1 applies y * sigmoid(y) (the decoder's nonlinearity).
+// Flags (uniforms, so one pipeline serves every combination): silu = 1 applies y * sigmoid(y) (the decoder's nonlinearity).
 // One invocation per 4 vec4s of one (b, c) row of H*W (the last ones of a row fewer): a vec4 load
 // and store cost a CPU driver about as much as one scalar access each.
-struct Params { B: u32, C: u32, G: u32, HW4: u32, blocks: u32, x_off: u32, stats_off: u32, y_off: u32, }
+struct Params { B: u32, C: u32, G: u32, HW4: u32, blocks: u32, x_off: u32, stats_off: u32, y_off: u32, silu: u32, }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
@@ -16,7 +16,6 @@ struct Params { B: u32, C: u32, G: u32, HW4: u32, blocks: u32, x_off: u32, stats
 @group(0) @binding(4) var<storage, read> beta: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<vec4f>;
 
-override SILU: u32 = 0u;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -33,7 +32,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let yb = p.y_off / 4u + row * p.HW4 + first;
   for (var i = 0u; i < min(4u, p.HW4 - first); i++) {
     var v = fma(x[xb + i], vec4f(scale), vec4f(shift));
-    if (SILU == 1u) { v = v / (1.0 + exp(-v)); }
+    if (p.silu == 1u) { v = v / (1.0 + exp(-v)); }
     y[yb + i] = v;
   }
 }

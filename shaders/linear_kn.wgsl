@@ -2,15 +2,15 @@
 //   x        [M, K]   activations, read as [M, K/4] vec4 (K a multiple of 4)
 //   wt       [K, Np]  the weight transposed and zero-padded to Np = ceil(N/4)*4 columns, read as
 //                     [K, Np/4] vec4 (linear_pack makes it once per weight)
-//   bias     [N]      used when HAS_BIAS = 1 (else any buffer)
-//   residual [M, N]   added after the activation when HAS_RESIDUAL = 1 (else any buffer)
+//   bias     [N]      used when hasBias = 1 (else any buffer)
+//   residual [M, N]   added after the activation when hasResidual = 1 (else any buffer)
 //   y        [M, N]
-// Variants (override constants): HAS_BIAS, HAS_RESIDUAL, ACT (0 = none, 1 = GELU tanh approximation);
+// Flags (uniforms, so one pipeline serves every combination): hasBias, hasResidual, act (0 = none, 1 = GELU tanh approximation);
 // ROWS ({{ROWS}}, a placeholder: the accumulator array size) rows per workgroup.
 // linear_kn_sg without subgroups: a workgroup owns ROWS rows of y and each invocation 4
 // consecutive columns, so one vec4 load of wt feeds 4 * ROWS multiply-adds; every invocation
 // loads the rows' activations itself (the same addresses across the workgroup). No shared memory.
-struct Params { M: u32, N: u32, K4: u32, Np4: u32, groupsN: u32, }
+struct Params { M: u32, N: u32, K4: u32, Np4: u32, groupsN: u32, hasBias: u32, hasResidual: u32, act: u32, }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
@@ -19,9 +19,6 @@ struct Params { M: u32, N: u32, K4: u32, Np4: u32, groupsN: u32, }
 @group(0) @binding(4) var<storage, read> residual: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
-override HAS_BIAS: u32 = 0u;
-override HAS_RESIDUAL: u32 = 0u;
-override ACT: u32 = 0u;
 const ROWS: u32 = {{ROWS}}u;
 
 fn gelu_tanh(v: f32) -> f32 {
@@ -60,9 +57,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let n = 4u * n4 + c;
       if (n >= N) { break; }
       var v = acc[r][c];
-      if (HAS_BIAS == 1u) { v += bias[n]; }
-      if (ACT == 1u) { v = gelu_tanh(v); }
-      if (HAS_RESIDUAL == 1u) { v += residual[m * N + n]; }
+      if (p.hasBias == 1u) { v += bias[n]; }
+      if (p.act == 1u) { v = gelu_tanh(v); }
+      if (p.hasResidual == 1u) { v += residual[m * N + n]; }
       y[m * N + n] = v;
     }
   }

@@ -2,14 +2,14 @@
 //   x        [M, K]   activations, read as [M, K/4] vec4 (K a multiple of 4)
 //   wt       [K, Np]  the weight transposed and zero-padded to Np = ceil(N/4)*4 columns, read as
 //                     [K, Np/4] vec4 (linear_pack makes it once per weight)
-//   bias     [N]      used when HAS_BIAS = 1 ([M] when HAS_BIAS = 2; else any buffer)
-//   residual [M, N]   added after the activation when HAS_RESIDUAL = 1 (else any buffer)
+//   bias     [N]      used when hasBias = 1 ([M] when hasBias = 2; else any buffer)
+//   residual [M, N]   added after the activation when hasResidual = 1 (else any buffer)
 //   y        [M, N]
 // Batched (the Winograd convolution's GEMMs in one dispatch; a 1x1 conv over a batch of NCHW
 // images): batch b reads x at xOff4 + b * xBatch4 vec4s, wt at wOff4 + b * wBatch4 vec4s, the
 // residual at rOff + b * yBatch and writes y at yOff + b * yBatch (the bias is not batched);
 // batchGroups workgroups per batch item. A plain linear has batches = 1 and no offsets.
-// Variants (override constants): HAS_BIAS (1: per column, 2: per row), HAS_RESIDUAL, ACT (0 =
+// Flags (uniforms, so one pipeline serves every combination): hasBias (1: per column, 2: per row), hasResidual, act (0 =
 // none, 1 = GELU tanh approximation);
 // ROWS ({{ROWS}}, a placeholder: the accumulator array size) rows per workgroup; WORKGROUP
 // ({{WORKGROUP}}, a placeholder) invocations per workgroup, 4 columns each.
@@ -26,6 +26,7 @@ struct Params {
   M: u32, N: u32, K4: u32, Np4: u32, groupsN: u32,
   batches: u32, batchGroups: u32, xBatch4: u32, wBatch4: u32, yBatch: u32,
   xOff4: u32, wOff4: u32, yOff: u32, rOff: u32,
+  hasBias: u32, hasResidual: u32, act: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -35,14 +36,11 @@ struct Params {
 @group(0) @binding(4) var<storage, read> residual: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
-override HAS_BIAS: u32 = 0u;
-override HAS_RESIDUAL: u32 = 0u;
-override ACT: u32 = 0u;
 const ROWS: u32 = {{ROWS}}u;
 
-fn gelu_tanh(v: f32) -> f32 {
+fn gelu_tanh(v: vec4f) -> vec4f {
   // 0.5 v (1 + tanh(sqrt(2/pi) (v + 0.044715 v^3))), with tanh's argument clamped so exp() cannot overflow.
-  let u = clamp(0.7978845608028654 * (v + 0.044715 * v * v * v), -15.0, 15.0);
+  let u = clamp(0.7978845608028654 * (v + 0.044715 * v * v * v), vec4f(-15.0), vec4f(15.0));
   let e = exp(2.0 * u);
   return 0.5 * v * (1.0 + (e - 1.0) / (e + 1.0));
 }
@@ -80,19 +78,31 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       }
     }
   }
+  // The epilogue, one flag test per step (not per output: on CPU drivers every branch costs
+  // compile time in the unrolled row loops). Edge rows and columns are computed clamped, not stored.
   let N = p.N;
+  let n0 = 4u * n4;
+  if (p.hasBias == 1u) {
+    var colBias = vec4f(0.0);
+    for (var c = 0u; c < 4u; c++) { colBias[c] = bias[min(n0 + c, N - 1u)]; }
+    for (var r = 0u; r < ROWS; r++) { acc[r] += colBias; }
+  }
+  if (p.hasBias == 2u) {
+    for (var r = 0u; r < ROWS; r++) { acc[r] += vec4f(bias[min(m0 + r, p.M - 1u)]); }
+  }
+  if (p.act == 1u) {
+    for (var r = 0u; r < ROWS; r++) { acc[r] = gelu_tanh(acc[r]); }
+  }
+  if (p.hasResidual == 1u) {
+    for (var r = 0u; r < ROWS; r++) {
+      let rowAt = p.rOff + yb + min(m0 + r, p.M - 1u) * N;
+      for (var c = 0u; c < 4u; c++) { acc[r][c] += residual[rowAt + min(n0 + c, N - 1u)]; }
+    }
+  }
+  let cols = select(0u, min(4u, N - n0), n0 < N);
   for (var r = 0u; r < ROWS; r++) {
     let m = m0 + r;
     if (m >= p.M) { break; }
-    for (var c = 0u; c < 4u; c++) {
-      let n = 4u * n4 + c;
-      if (n >= N) { break; }
-      var v = acc[r][c];
-      if (HAS_BIAS == 1u) { v += bias[n]; }
-      if (HAS_BIAS == 2u) { v += bias[m]; }
-      if (ACT == 1u) { v = gelu_tanh(v); }
-      if (HAS_RESIDUAL == 1u) { v += residual[p.rOff + yb + m * N + n]; }
-      y[p.yOff + yb + m * N + n] = v;
-    }
+    for (var c = 0u; c < cols; c++) { y[p.yOff + yb + m * N + n0 + c] = acc[r][c]; }
   }
 }

@@ -3,10 +3,10 @@
 //   x        [M, K]           activations (f32), read as [M, K/4] vec4 (K a multiple of 4)
 //   wh       [K, Np/8] vec4u  the weight transposed, 8 columns per vec4u as half pairs, zero-padded to
 //                             Np = ceil(N/8)*8 columns (linear_pack_f16 makes it once per weight)
-//   bias     [N]              used when HAS_BIAS = 1 (else any buffer)
-//   residual [M, N]           added after the activation when HAS_RESIDUAL = 1 (else any buffer)
+//   bias     [N]              used when hasBias = 1 (else any buffer)
+//   residual [M, N]           added after the activation when hasResidual = 1 (else any buffer)
 //   y        [M, N]
-// Variants (override constants): HAS_BIAS, HAS_RESIDUAL, ACT (0 = none, 1 = GELU tanh approximation);
+// Flags (uniforms, so one pipeline serves every combination): hasBias, hasResidual, act (0 = none, 1 = GELU tanh approximation);
 // ROWS ({{ROWS}}) rows per workgroup, WORKGROUP ({{WORKGROUP}}) invocations per workgroup
 // (placeholders: accumulator array size, workgroup size).
 // linear_kn_sg with f16 weights: each invocation owns 8 consecutive columns, so one 4-component
@@ -15,7 +15,7 @@
 // 1e-3 of the output's size; this variant is held to 2e-3 rel_to_max, never to the f32 bound.
 enable subgroups;
 
-struct Params { M: u32, N: u32, K4: u32, Np8: u32, groupsN: u32, }
+struct Params { M: u32, N: u32, K4: u32, Np8: u32, groupsN: u32, hasBias: u32, hasResidual: u32, act: u32, }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
@@ -24,9 +24,6 @@ struct Params { M: u32, N: u32, K4: u32, Np8: u32, groupsN: u32, }
 @group(0) @binding(4) var<storage, read> residual: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
-override HAS_BIAS: u32 = 0u;
-override HAS_RESIDUAL: u32 = 0u;
-override ACT: u32 = 0u;
 const ROWS: u32 = {{ROWS}}u;
 
 fn gelu_tanh(v: f32) -> f32 {
@@ -80,9 +77,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let n = 8u * n8 + c;
       if (n >= N) { break; }
       var v = select(accHi[r][c & 3u], accLo[r][c & 3u], c < 4u);
-      if (HAS_BIAS == 1u) { v += bias[n]; }
-      if (ACT == 1u) { v = gelu_tanh(v); }
-      if (HAS_RESIDUAL == 1u) { v += residual[m * N + n]; }
+      if (p.hasBias == 1u) { v += bias[n]; }
+      if (p.act == 1u) { v = gelu_tanh(v); }
+      if (p.hasResidual == 1u) { v += residual[m * N + n]; }
       y[m * N + n] = v;
     }
   }

@@ -1,15 +1,15 @@
 // linear_rows: y = act(x @ w^T + bias) + residual     (torch.nn.Linear, then optional GELU / residual)
 //   x        [M, K]   activations
 //   w        [N, K]   PyTorch Linear weight layout (out_features, in_features)
-//   bias     [N]      used when HAS_BIAS = 1 (else any buffer)
-//   residual [M, N]   added after the activation when HAS_RESIDUAL = 1 (else any buffer)
+//   bias     [N]      used when hasBias = 1 (else any buffer)
+//   residual [M, N]   added after the activation when hasResidual = 1 (else any buffer)
 //   y        [M, N]
-// Variants (override constants): HAS_BIAS, HAS_RESIDUAL, ACT (0 = none, 1 = GELU tanh approximation);
+// Flags (uniforms, so one pipeline serves every combination): hasBias, hasResidual, act (0 = none, 1 = GELU tanh approximation);
 // ROWS ({{ROWS}}, a placeholder: the accumulator array size) rows per workgroup.
 // A workgroup owns ROWS consecutive rows of y and each invocation 4 columns of them: the row
 // index depends on the workgroup only, so on SIMD CPU drivers every x load is one scalar load
 // shared by all lanes, and each weight load feeds ROWS multiply-adds. No shared memory.
-struct Params { M: u32, N: u32, K: u32, groupsN: u32, }
+struct Params { M: u32, N: u32, K: u32, groupsN: u32, hasBias: u32, hasResidual: u32, act: u32, }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -18,9 +18,6 @@ struct Params { M: u32, N: u32, K: u32, groupsN: u32, }
 @group(0) @binding(4) var<storage, read> residual: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
-override HAS_BIAS: u32 = 0u;
-override HAS_RESIDUAL: u32 = 0u;
-override ACT: u32 = 0u;
 const ROWS: u32 = {{ROWS}}u;
 
 fn gelu_tanh(v: f32) -> f32 {
@@ -63,9 +60,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let n = n0 + j;
       if (n >= p.N) { break; }
       var v = acc[r][j];
-      if (HAS_BIAS == 1u) { v += bias[n]; }
-      if (ACT == 1u) { v = gelu_tanh(v); }
-      if (HAS_RESIDUAL == 1u) { v += residual[m * p.N + n]; }
+      if (p.hasBias == 1u) { v += bias[n]; }
+      if (p.act == 1u) { v = gelu_tanh(v); }
+      if (p.hasResidual == 1u) { v += residual[m * p.N + n]; }
       y[m * p.N + n] = v;
     }
   }

@@ -1,10 +1,10 @@
 // linear_wg_tiled: y = act(x @ w^T + bias) + residual     (torch.nn.Linear, then optional GELU / residual)
 //   x        [M, K]   activations
 //   w        [N, K]   the PyTorch weight as stored (no packed copy)
-//   bias     [N]      used when HAS_BIAS = 1 (else any buffer)
-//   residual [M, N]   added after the activation when HAS_RESIDUAL = 1 (else any buffer)
+//   bias     [N]      used when hasBias = 1 (else any buffer)
+//   residual [M, N]   added after the activation when hasResidual = 1 (else any buffer)
 //   y        [M, N]
-// Variants (override constants): HAS_BIAS, HAS_RESIDUAL, ACT (0 = none, 1 = GELU tanh approximation).
+// Flags (uniforms, so one pipeline serves every combination): hasBias, hasResidual, act (0 = none, 1 = GELU tanh approximation).
 // Placeholders: the arithmetic type T ({{T}}, with ENABLE, {{ENABLE}}, and STEP_SUMS, {{STEP_SUMS}}):
 // f32 (variant wg_tiled, STEP_SUMS = 0) or f16 (wg_tiled_f16, `enable f16;`, STEP_SUMS = 1, for GPUs
 // with double-rate half arithmetic); TILE ({{TILE}}: array and workgroup sizes) 64 or 128.
@@ -20,7 +20,7 @@
 // 3e-3); |x|, |w| and the partial sums must stay within f16's range (65504). The weight stays
 // f32 in memory.
 {{ENABLE}}
-struct Params { M: u32, N: u32, K: u32, tilesN: u32, }
+struct Params { M: u32, N: u32, K: u32, tilesN: u32, hasBias: u32, hasResidual: u32, act: u32, }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -29,9 +29,6 @@ struct Params { M: u32, N: u32, K: u32, tilesN: u32, }
 @group(0) @binding(4) var<storage, read> residual: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
-override HAS_BIAS: u32 = 0u;
-override HAS_RESIDUAL: u32 = 0u;
-override ACT: u32 = 0u;
 
 const TILE: u32 = {{TILE}}u;
 const WGS: u32 = TILE / 8u; // invocations per workgroup side
@@ -99,9 +96,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let n = n0 + tx + WGS * j;
       if (n >= N) { break; }
       var v = acc[2u * i + j / 4u][j % 4u] + f32(sums[2u * i + j / 4u][j % 4u]);
-      if (HAS_BIAS == 1u) { v += bias[n]; }
-      if (ACT == 1u) { v = gelu_tanh(v); }
-      if (HAS_RESIDUAL == 1u) { v += residual[m * N + n]; }
+      if (p.hasBias == 1u) { v += bias[n]; }
+      if (p.act == 1u) { v = gelu_tanh(v); }
+      if (p.hasResidual == 1u) { v += residual[m * N + n]; }
       y[m * N + n] = v;
     }
   }

@@ -1,10 +1,12 @@
 // The decoder's NCHW kernels against float64 CPU references, on random shapes that are no
 // multiple of the kernels' 4-wide tiles, and the batch splitting that keeps bindings under the limit.
 import { describe, expect, it } from 'vitest';
-import { conv2d, groupNorm, resizeBilinear, spatialAttention, tokensToNchw, upsampleNearest2x, winogradThatFits, type SplitOptions } from '../src/core/conv-ops.js';
+import { conv2d, groupNorm, resizeBilinear, spatialAttention, tokensToNchw, upsampleNearest2x, winogradThatFits } from '../src/core/conv-ops.js';
+import type { SplitOptions } from '../src/core/split.js';
 import type { Tensor } from '../src/core/tensor.js';
 import { VARIANTS, variantsOf } from '../src/core/variants.js';
-import { conv2dRef, groupNormRef, randomArray, relToMax, resizeBilinearRef, spatialAttentionRef, tokensToNchwRef, upsampleNearest2xRef } from './helpers/cpu-ref-conv.js';
+import { relToMax } from './helpers/compare.js';
+import { conv2dRef, groupNormRef, randomArray, resizeBilinearRef, spatialAttentionRef, tokensToNchwRef, upsampleNearest2xRef } from './helpers/cpu-ref-conv.js';
 import { Program, runAndRead, testGpu, upload } from './helpers/gpu.js';
 
 /** f32 result vs float64 reference: a few ulps of the largest value over sums of up to ~1000 terms. */

@@ -1,13 +1,11 @@
 // The NCHW kernels of the pixel decoder, one function per op as in ops.ts: checks shapes,
 // allocates the output from the program's pool and records the dispatches.
 //
-// Binding limits: at the real size one activation is up to 75 MB per image, so a batch can exceed
-// the adapter's maxStorageBufferBindingSize (128 MiB on lavapipe). Every op here splits its batch:
-// each dispatch binds a batch range of each activation, starting at the aligned byte offset at or
-// below the range (the kernels take the remaining element offset as a uniform). One batch item
-// over the limit is refused with an error naming the tensor.
+// Binding limits: every op here binds its activations in batch ranges that fit (split.ts
+// splitBatch); one batch item over the limit is refused with an error naming the tensor.
 import type { Program } from './program.js';
 import { arithmetic, gemmKnSg, packedWeight, wgTile } from './ops.js';
+import { splitBatch, type Slice, type SplitOptions } from './split.js';
 import { Tensor, shapeStr } from './tensor.js';
 import { pickWorkgroup, shapeClass, subgroupsOf8, variantsOf } from './variants.js';
 
@@ -19,44 +17,6 @@ function expect(cond: boolean, msg: () => string): void {
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
-}
-
-export interface SplitOptions {
-  /** Largest binding of an activation in bytes; default the adapter's maxStorageBufferBindingSize (tests lower it to force splits). */
-  maxBindingBytes?: number;
-}
-
-/** A batch range of a tensor as a binding: `t` starts at an aligned byte offset, `off` elements before the range. */
-interface Slice {
-  t: Tensor;
-  off: number;
-}
-
-function slice(t: Tensor, itemElems: number, b0: number, n: number, align: number): Slice {
-  const start = t.offset + b0 * itemElems * 4;
-  const at = Math.floor(start / align) * align;
-  const off = (start - at) / 4;
-  return { t: new Tensor(t.buffer, [off + n * itemElems], t.dtype, at, t.label), off };
-}
-
-/**
- * Records `record(n, slices)` once per batch range [b0, b0 + n), with n as large as the binding
- * limit allows. `tensors` all have the batch as their leading dimension (numel / B per item).
- */
-function splitBatch(prog: Program, op: string, B: number, tensors: Tensor[], opts: SplitOptions, record: (n: number, slices: Slice[]) => void): void {
-  const limit = opts.maxBindingBytes ?? prog.gpu.limits.maxStorageBufferBindingSize;
-  const align = prog.gpu.limits.minStorageBufferOffsetAlignment;
-  let per = B;
-  for (const t of tensors) {
-    const itemBytes = (t.numel / B) * 4;
-    const fit = Math.floor((limit - (align - 4)) / itemBytes); // the slice may start up to align - 4 bytes early
-    expect(fit >= 1, () => `${op}: one batch item of '${t.label}' ${shapeStr(t.shape)} is ${itemBytes} bytes; with alignment slack it exceeds the binding limit of ${limit} bytes`);
-    per = Math.min(per, fit);
-  }
-  for (let b0 = 0; b0 < B; b0 += per) {
-    const n = Math.min(per, B - b0);
-    record(n, tensors.map((t) => slice(t, t.numel / B, b0, n, align)));
-  }
 }
 
 function nchw(x: Tensor, op: string): [number, number, number, number] {
@@ -117,7 +77,7 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
     const f16 = variant === 'gemm_sg_f16';
     const wk = packedWeight(prog, w, Cout, Cin * K * K, f16 ? 'f16' : 'f32');
     const cols = cdiv(Cout, f16 ? 8 : 4);
-    const WORKGROUP = pickWorkgroup(prog.gpu, cols);
+    const WORKGROUP = pickWorkgroup(prog.gpu);
     const groupsN = cdiv(cols, WORKGROUP);
     const RUN = f16 && K === 3 ? 8 : 16;
     const runsX = cdiv(W, RUN);
@@ -125,8 +85,8 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
       prog.dispatch({
         kernel: f16 ? 'conv2d_gemm_sg_f16' : 'conv2d_gemm_sg',
         defines: f16 ? { WORKGROUP, RUN } : { WORKGROUP },
-        constants: { KSIZE: K, HAS_RESIDUAL: residual ? 1 : 0 },
-        uniforms: { B: n, Cin, Cout, H, W, [f16 ? 'Np8' : 'Cop4']: cols, groupsN, runsX, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
+        constants: { KSIZE: K },
+        uniforms: { B: n, Cin, Cout, H, W, hasResidual: residual ? 1 : 0, [f16 ? 'Np8' : 'Cop4']: cols, groupsN, runsX, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
         bind: { x: xs.t, [f16 ? 'wh' : 'wt']: wk, bias, residual: rs?.t ?? wk, y: ys.t },
         groups: n * H * runsX * groupsN,
         cost: cost(n),
@@ -142,8 +102,8 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
       prog.dispatch({
         kernel: 'conv2d_wg_tiled',
         defines: { ...arithmetic(type), TILE },
-        constants: { KSIZE: K, HAS_RESIDUAL: residual ? 1 : 0 },
-        uniforms: { B: n, Cin, Cout, H, W, tilesN, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
+        constants: { KSIZE: K },
+        uniforms: { B: n, Cin, Cout, H, W, hasResidual: residual ? 1 : 0, tilesN, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
         bind: { x: xs.t, w, bias, residual: rs?.t ?? w, y: ys.t },
         groups: cdiv(n * H * W, TILE) * tilesN,
         cost: cost(n),
@@ -157,8 +117,8 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
   splitBatch(prog, `conv2d ${label}`, B, residual ? [x, y, residual] : [x, y], opts, (n, [xs, ys, rs]) => {
     prog.dispatch({
       kernel: 'conv2d',
-      constants: { KSIZE: K, HAS_RESIDUAL: residual ? 1 : 0 },
-      uniforms: { B: n, Cin, Cout, H, W, quadsX, pixGroups, coBlocks, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
+      constants: { KSIZE: K },
+      uniforms: { B: n, Cin, Cout, H, W, hasResidual: residual ? 1 : 0, quadsX, pixGroups, coBlocks, x_off: xs.off, r_off: rs?.off ?? 0, y_off: ys.off },
       bind: { x: xs.t, w, bias, residual: rs?.t ?? w, y: ys.t },
       groups: n * coBlocks * pixGroups,
       cost: cost(n),
@@ -235,8 +195,7 @@ function winograd3x3(prog: Program, f: Winograd, x: Tensor, w: Tensor, bias: Ten
       prog.dispatch({
         kernel: 'conv_wino_output',
         defines: { TILE: f.m, RUN: WINO_RUN },
-        constants: { HAS_RESIDUAL: residual ? 1 : 0 },
-        uniforms: { Cout, H, W, TH, TW, t0, Tc: tc, r_off: rs?.off ?? 0, y_off: ys.off },
+        uniforms: { hasResidual: residual ? 1 : 0, Cout, H, W, TH, TW, t0, Tc: tc, r_off: rs?.off ?? 0, y_off: ys.off },
         bind: { m, bias, residual: rs?.t ?? bias, y: ys.t },
         groups: cdiv(cdiv(tc, WINO_RUN) * Cout, 64),
         cost: { bytes: 4 * (P * tc * Cout + f.m * f.m * tc * Cout * (residual ? 2 : 1)) },
@@ -267,7 +226,7 @@ function conv1x1Gemm(prog: Program, x: Tensor, w: Tensor, bias: Tensor, y: Tenso
       batches: n,
       sharedX: true,
       offsets: { wt: xs.off, y: ys.off, residual: rs?.off ?? 0 },
-      constants: { HAS_BIAS: 2, HAS_RESIDUAL: residual ? 1 : 0 },
+      flags: { hasBias: 2, hasResidual: residual ? 1 : 0 },
       bias,
       residual: rs?.t,
       cost: { flops: 2 * n * Cout * HW * Cin, bytes: 4 * (w.numel + n * (Cin + Cout * (residual ? 2 : 1)) * HW) },
@@ -323,8 +282,7 @@ export function groupNorm(prog: Program, x: Tensor, gamma: Tensor, beta: Tensor,
     if (variant === 'vec4') {
       prog.dispatch({
         kernel: 'groupnorm_vec4',
-        constants: { SILU: opts.silu ? 1 : 0 },
-        uniforms: { B: n, C, G, HW4: quads, blocks, x_off: xs.off, stats_off: ss.off, y_off: ys.off },
+        uniforms: { silu: opts.silu ? 1 : 0, B: n, C, G, HW4: quads, blocks, x_off: xs.off, stats_off: ss.off, y_off: ys.off },
         bind: { x: xs.t, stats: ss.t, gamma, beta, y: ys.t },
         groups: cdiv(n * C * blocks, 64),
         cost: { bytes: 8 * n * C * HW },
@@ -332,8 +290,7 @@ export function groupNorm(prog: Program, x: Tensor, gamma: Tensor, beta: Tensor,
     } else {
       prog.dispatch({
         kernel: 'groupnorm',
-        constants: { SILU: opts.silu ? 1 : 0 },
-        uniforms: { B: n, C, G, HW, quads, x_off: xs.off, stats_off: ss.off, y_off: ys.off },
+        uniforms: { silu: opts.silu ? 1 : 0, B: n, C, G, HW, quads, x_off: xs.off, stats_off: ss.off, y_off: ys.off },
         bind: { x: xs.t, stats: ss.t, gamma, beta, y: ys.t },
         groups: cdiv(n * C * quads, 64),
         cost: { bytes: 8 * n * C * HW },

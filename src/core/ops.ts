@@ -2,7 +2,8 @@
 // records the dispatch. Shapes in comments are the tensors' logical shapes.
 import type { Defines } from './kernels.js';
 import type { Cost, Program } from './program.js';
-import { Tensor, releasedWhy, shapeStr, type GpuDType } from './tensor.js';
+import { splitBatch, splitRows, type SplitOptions } from './split.js';
+import { Tensor, shapeStr, type GpuDType } from './tensor.js';
 import { pickWorkgroup, shapeClass, subgroupsOf8, variantsOf, type PackedLayout } from './variants.js';
 
 const cdiv = (a: number, b: number) => Math.ceil(a / b);
@@ -15,7 +16,16 @@ function expect(cond: boolean, msg: () => string): void {
   if (!cond) throw new Error(msg());
 }
 
-export interface LinearOptions {
+/** The epilogue flags of the linear kernels (uniforms: one pipeline serves every combination). */
+export interface LinearFlags {
+  /** 1: a bias per column (output feature), 2: one per row; 0: none. */
+  hasBias: number;
+  hasResidual: number;
+  /** 1: GELU (tanh approximation) before the residual. */
+  act: number;
+}
+
+export interface LinearOptions extends SplitOptions {
   bias?: Tensor;
   residual?: Tensor;
   act?: 'none' | 'gelu_tanh';
@@ -48,7 +58,8 @@ function knRows(M: number): number {
 /**
  * y = act(x @ w^T + bias) + residual.  x [..., K], w [N, K] -> y [..., N]   (torch.nn.Linear)
  * The kernel is the variant chosen for this adapter (variants.ts); the kn variants read the weight
- * transposed, packed once per weight on first use (packedWeight) and kept with it.
+ * transposed, packed once per weight on first use (packedWeight) and kept with it. Inputs and
+ * outputs over the binding limit are done in ranges of rows (split.ts).
  */
 export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions = {}): Tensor {
   const K = lastDim(x);
@@ -60,7 +71,16 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
   if (opts.bias) expect(opts.bias.numel === N, () => `linear ${w.label}: bias ${shapeStr(opts.bias!.shape)} for ${N} outputs`);
   if (opts.residual) expect(opts.residual.numel === M * N, () => `linear ${w.label}: residual ${shapeStr(opts.residual!.shape)} for output ${shapeStr(outShape)}`);
   const y = prog.alloc(outShape, opts.label ?? w.label);
-  const constants = { HAS_BIAS: opts.bias ? 1 : 0, HAS_RESIDUAL: opts.residual ? 1 : 0, ACT: opts.act === 'gelu_tanh' ? 1 : 0 };
+  const bound = opts.residual ? [x, y, opts.residual] : [x, y];
+  splitRows(prog, `linear ${opts.label ?? w.label}`, M, bound, opts, (rows, [xs, ys, rs]) => linearRows(prog, xs, w, ys, rows, { ...opts, residual: rs }));
+  return y;
+}
+
+/** linear() on `M` rows into y [M, N], recorded as one dispatch of the chosen variant. */
+function linearRows(prog: Program, x: Tensor, w: Tensor, y: Tensor, M: number, opts: LinearOptions): void {
+  const K = lastDim(x);
+  const N = w.shape[0];
+  const flags = { hasBias: opts.bias ? 1 : 0, hasResidual: opts.residual ? 1 : 0, act: opts.act === 'gelu_tanh' ? 1 : 0 };
   // Bindings a variant does not read get any buffer: the weight in the layout the variant reads
   // (the original is freed once only packed layouts are used: Weights.releasePackedOriginals).
   const bind = (wv: Tensor) => ({ x, bias: opts.bias ?? wv, residual: opts.residual ?? wv, y });
@@ -71,47 +91,44 @@ export function linear(prog: Program, x: Tensor, w: Tensor, opts: LinearOptions 
     const wh = packedWeight(prog, w, N, K, 'f16');
     const ROWS = knRows(M);
     const Np8 = cdiv(N, 8);
-    const WORKGROUP = pickWorkgroup(prog.gpu, Np8);
+    const WORKGROUP = pickWorkgroup(prog.gpu);
     const groupsN = cdiv(Np8, WORKGROUP);
     prog.dispatch({
       kernel: 'linear_kn_sg_f16',
       defines: { ROWS, WORKGROUP },
-      constants,
-      uniforms: { M, N, K4: K / 4, Np8, groupsN },
+      uniforms: { M, N, K4: K / 4, Np8, groupsN, ...flags },
       bind: { ...bind(wh), wh },
       groups: groupsN * cdiv(M, ROWS),
       cost,
     });
   } else if (variant === 'kn_sg') {
     const wt = packedWeight(prog, w, N, K);
-    gemmKnSg(prog, { x, wt, y, M, N, K, constants, bias: opts.bias, residual: opts.residual, cost });
+    gemmKnSg(prog, { x, wt, y, M, N, K, flags, bias: opts.bias, residual: opts.residual, cost });
   } else if (variant === 'kn') {
     const wt = packedWeight(prog, w, N, K);
     const ROWS = knRows(M);
     const Np4 = cdiv(N, 4);
     const groupsN = cdiv(Np4, 64);
-    prog.dispatch({ kernel: 'linear_kn', defines: { ROWS }, constants, uniforms: { M, N, K4: K / 4, Np4, groupsN }, bind: { ...bind(wt), wt }, groups: groupsN * cdiv(M, ROWS), cost });
+    prog.dispatch({ kernel: 'linear_kn', defines: { ROWS }, uniforms: { M, N, K4: K / 4, Np4, groupsN, ...flags }, bind: { ...bind(wt), wt }, groups: groupsN * cdiv(M, ROWS), cost });
   } else if (variant === 'rows') {
     const ROWS = 8;
     const groupsN = cdiv(N, 256);
-    prog.dispatch({ kernel: 'linear_rows', defines: { ROWS }, constants, uniforms: { M, N, K, groupsN }, bind: { ...bind(w), w }, groups: groupsN * cdiv(M, ROWS), cost });
+    prog.dispatch({ kernel: 'linear_rows', defines: { ROWS }, uniforms: { M, N, K, groupsN, ...flags }, bind: { ...bind(w), w }, groups: groupsN * cdiv(M, ROWS), cost });
   } else if (variant === 'wg_tiled' || variant === 'wg_tiled_f16') {
     const TILE = wgTile(M, N);
     const tilesN = cdiv(N, TILE);
     prog.dispatch({
       kernel: 'linear_wg_tiled',
       defines: { ...arithmetic(variant === 'wg_tiled_f16' ? 'f16' : 'f32'), TILE },
-      constants,
-      uniforms: { M, N, K, tilesN },
+      uniforms: { M, N, K, tilesN, ...flags },
       bind: { ...bind(w), w },
       groups: cdiv(M, TILE) * tilesN,
       cost,
     });
   } else {
     const tilesN = cdiv(N, 4);
-    prog.dispatch({ kernel: 'linear', constants, uniforms: { M, N, K, tilesN }, bind: { ...bind(w), w }, groups: cdiv(cdiv(M, 4) * tilesN, 64), cost });
+    prog.dispatch({ kernel: 'linear', uniforms: { M, N, K, tilesN, ...flags }, bind: { ...bind(w), w }, groups: cdiv(cdiv(M, 4) * tilesN, 64), cost });
   }
-  return y;
 }
 
 export interface GemmKnSgArgs {
@@ -130,8 +147,8 @@ export interface GemmKnSgArgs {
   sharedX?: boolean;
   /** Element offsets of batch item 0 inside the bound x, wt (multiples of 4), y and residual (default 0). */
   offsets?: { x?: number; wt?: number; y?: number; residual?: number };
-  /** The kernel's override constants: HAS_BIAS (1 per column, 2 per row), HAS_RESIDUAL, ACT. */
-  constants?: Record<string, number>;
+  /** The kernel's flags (uniforms): hasBias (1 per column, 2 per row), hasResidual, act (1: GELU tanh); each 0 when not given. */
+  flags?: Partial<LinearFlags>;
   bias?: Tensor;
   residual?: Tensor;
   cost?: Cost;
@@ -147,7 +164,7 @@ export function gemmKnSg(prog: Program, a: GemmKnSgArgs): void {
   expect(K % 4 === 0, () => `gemm ${a.wt.label}: K = ${K} is not a multiple of 4`);
   const ROWS = knRows(M);
   const Np4 = cdiv(N, 4);
-  const WORKGROUP = pickWorkgroup(prog.gpu, Np4);
+  const WORKGROUP = pickWorkgroup(prog.gpu);
   const groupsN = cdiv(Np4, WORKGROUP);
   const batchGroups = groupsN * cdiv(M, ROWS);
   const o = a.offsets ?? {};
@@ -155,8 +172,8 @@ export function gemmKnSg(prog: Program, a: GemmKnSgArgs): void {
   prog.dispatch({
     kernel: 'linear_kn_sg',
     defines: { ROWS, WORKGROUP },
-    constants: a.constants ?? {},
     uniforms: {
+      hasBias: 0, hasResidual: 0, act: 0, ...a.flags,
       M, N, K4: K / 4, Np4, groupsN, batches, batchGroups,
       xBatch4: a.sharedX ? 0 : (M * K) / 4, wBatch4: K * Np4, yBatch: M * N,
       xOff4: (o.x ?? 0) / 4, wOff4: (o.wt ?? 0) / 4, yOff: o.y ?? 0, rOff: o.residual ?? 0,
@@ -219,7 +236,7 @@ export function packedWeight(prog: Program, w: Tensor, N: number, K: number, lay
   });
   const out = new Tensor(buffer, plan.shape, p.dtype, 0, `${w.label} ${p.label}`);
   out.pinned = true;
-  runOnce(prog, p.kernel, p.defines ?? {}, plan.uniforms, { w, [p.out]: out }, cdiv(plan.invocations, 64));
+  prog.runNow({ kernel: p.kernel, defines: p.defines, uniforms: plan.uniforms, bind: { w, [p.out]: out }, groups: cdiv(plan.invocations, 64) });
   if (!byLayout) packed.set(w.buffer, (byLayout = new Map()));
   byLayout.set(key, out);
   prog.onPacked?.(w);
@@ -239,73 +256,29 @@ export function releasePacked(buffer: GPUBuffer): void {
   packed.delete(buffer);
 }
 
-/**
- * Records and submits one dispatch now, outside any program (one-time weight preparation while a
- * program is being recorded, which cannot wait for asynchronous pipeline creation). Errors surface
- * as the device's uncaptured errors, which Gpu.check() throws at the next run.
- */
-function runOnce(prog: Program, kernel: string, defines: Defines, uniforms: Record<string, number>, bind: Record<string, Tensor>, groups: number): void {
-  const gpu = prog.gpu;
-  const { device } = gpu;
-  const info = prog.kernels.info(kernel, defines);
-  const u = info.uniform!;
-  const data = new DataView(new ArrayBuffer(Math.ceil(u.size / 16) * 16));
-  for (const m of u.members) {
-    const v = uniforms[m.name];
-    expect(v !== undefined, () => `kernel '${kernel}': uniform member '${m.name}' needs a value`);
-    if (m.type === 'f32') data.setFloat32(m.offset, v, true);
-    else if (m.type === 'i32') data.setInt32(m.offset, v, true);
-    else data.setUint32(m.offset, v, true);
-  }
-  const ubo = device.createBuffer({ label: `${kernel} uniforms`, size: data.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(ubo, 0, data.buffer);
-  const layout = device.createBindGroupLayout({
-    label: kernel,
-    entries: info.bindings.map((b) => ({ binding: b.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: b.kind } })),
-  });
-  const pipeline = device.createComputePipeline({
-    label: kernel,
-    layout: device.createPipelineLayout({ label: kernel, bindGroupLayouts: [layout] }),
-    compute: { module: device.createShaderModule({ label: kernel, code: info.code }), entryPoint: info.entryPoint },
-  });
-  const bindGroup = device.createBindGroup({
-    label: kernel,
-    layout,
-    entries: info.bindings.map((b) => {
-      if (b.kind === 'uniform') return { binding: b.binding, resource: { buffer: ubo } };
-      const t = bind[b.name];
-      expect(t !== undefined, () => `kernel '${kernel}': binding '${b.name}' was not given`);
-      const why = releasedWhy(t.buffer);
-      expect(!why, () => `kernel '${kernel}': binding '${b.name}' (${t.label}) ${why}`);
-      return { binding: b.binding, resource: { buffer: t.buffer, offset: t.offset, size: t.byteLength } };
-    }),
-  });
-  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
-  const encoder = device.createCommandEncoder({ label: kernel });
-  const pass = encoder.beginComputePass({ label: kernel });
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, bindGroup);
-  pass.dispatchWorkgroups(Math.min(groups, max), Math.ceil(groups / max));
-  pass.end();
-  device.queue.submit([encoder.finish()]);
-  ubo.destroy(); // freed once the submitted work is done
-}
-
-/** torch.nn.LayerNorm over the last dim.  x [..., C] -> [..., C] */
-export function layerNorm(prog: Program, x: Tensor, gamma: Tensor, beta: Tensor, eps: number, label = gamma.label): Tensor {
+/** torch.nn.LayerNorm over the last dim.  x [..., C] -> [..., C] (in ranges of rows over the binding limit) */
+export function layerNorm(prog: Program, x: Tensor, gamma: Tensor, beta: Tensor, eps: number, label = gamma.label, opts: SplitOptions = {}): Tensor {
   const C = lastDim(x);
   expect(gamma.numel === C && beta.numel === C, () => `layer_norm ${gamma.label}: weight ${shapeStr(gamma.shape)} for input ${shapeStr(x.shape)}`);
-  const rows = x.numel / C;
   const y = prog.alloc(x.shape, label);
-  prog.dispatch({ kernel: 'layernorm', uniforms: { rows, C, eps }, bind: { x, gamma, beta, y }, groups: cdiv(rows, 64), cost: { bytes: 8 * x.numel } });
+  splitRows(prog, `layer_norm ${label}`, x.numel / C, [x, y], opts, (rows, [xs, ys]) => {
+    prog.dispatch({ kernel: 'layernorm', uniforms: { rows, C, eps }, bind: { x: xs, gamma, beta, y: ys }, groups: cdiv(rows, 64), cost: { bytes: 8 * rows * C } });
+  });
   return y;
 }
 
-/** y = a + alpha * b, b broadcast over a's leading dims (b.numel divides a.numel). */
-export function addScaled(prog: Program, a: Tensor, b: Tensor, alpha = 1, label = 'add'): Tensor {
+/**
+ * y = a + alpha * b, b broadcast over a's leading dims (b.numel divides a.numel); in ranges of
+ * whole copies of b over the binding limit.
+ */
+export function addScaled(prog: Program, a: Tensor, b: Tensor, alpha = 1, label = 'add', opts: SplitOptions = {}): Tensor {
   expect(a.numel % b.numel === 0, () => `add: ${shapeStr(b.shape)} does not broadcast to ${shapeStr(a.shape)}`);
   const y = prog.alloc(a.shape, label);
-  prog.dispatch({ kernel: 'add_scaled', uniforms: { n: a.numel, nb: b.numel, alpha }, bind: { a, b, y }, groups: cdiv(a.numel, 256), cost: { bytes: 4 * (2 * a.numel + b.numel) } });
+  const nb = b.numel;
+  splitRows(prog, `add ${label}`, a.numel / nb, [a, y], opts, (rows, [as, ys]) => {
+    const n = rows * nb;
+    prog.dispatch({ kernel: 'add_scaled', uniforms: { n, nb, alpha }, bind: { a: as, b, y: ys }, groups: cdiv(n, 256), cost: { bytes: 4 * (2 * n + nb) } });
+  });
   return y;
 }
 
@@ -342,11 +315,24 @@ export interface AttentionArgs {
  * softmax(q k^T * scale) v per batch item and head -> [B, Lq, H*D] (heads concatenated).
  * The kernel is the variant chosen for this adapter (variants.ts); sg, sg2, sg3 need vec4-aligned views
  * (D, offsets and strides multiples of 4) and at least 8 queries, else the call uses lane; wg
- * (GPU-shaped) takes any shape.
+ * (GPU-shaped) takes any shape. Over the binding limit, in ranges of batch items (split.ts);
+ * a view with batch stride 0 (one query set for every item) is bound whole.
  */
-export function attention(prog: Program, a: AttentionArgs): Tensor {
+export function attention(prog: Program, a: AttentionArgs, opts: SplitOptions = {}): Tensor {
   const o = prog.alloc([a.B, a.Lq, a.H * a.D], a.label ?? 'attention');
-  const ov = heads(o);
+  const perItem = [...new Set([a.q, a.k, a.v].filter((v) => v.bs > 0).map((v) => v.t))];
+  splitBatch(prog, `attention ${o.label}`, a.B, [o, ...perItem], opts, (n, [os, ...slices]) => {
+    const sliced = (v: HeadView): HeadView => {
+      const s = slices[perItem.indexOf(v.t)];
+      return s ? { t: s.t, off: v.off + s.off, bs: v.bs, rs: v.rs } : v;
+    };
+    attentionItems(prog, { ...a, B: n, q: sliced(a.q), k: sliced(a.k), v: sliced(a.v) }, { ...heads(o), t: os.t, off: os.off });
+  });
+  return o;
+}
+
+/** attention() of a.B batch items into the view `ov`, one dispatch of the chosen variant. */
+function attentionItems(prog: Program, a: AttentionArgs, ov: HeadView): void {
   const views = [a.q, a.k, a.v];
   let variant = variantsOf(prog.kernels).choose('attention', shapeClass('attention', { Lq: a.Lq }));
   const aligned = a.D % 4 === 0 && views.every((t) => t.off % 4 === 0 && t.bs % 4 === 0 && t.rs % 4 === 0 && t.t.offset % 16 === 0);
@@ -357,35 +343,25 @@ export function attention(prog: Program, a: AttentionArgs): Tensor {
     v_off: a.v.off, v_bs: a.v.bs, v_rs: a.v.rs,
     o_off: ov.off, o_bs: ov.bs, o_rs: ov.rs,
   };
-  const common = { B: a.B, H: a.H, Lq: a.Lq, Lk: a.Lk, scale: a.scale ?? 1 / Math.sqrt(a.D) };
-  const bind = { q: a.q.t, k: a.k.t, v: a.v.t, o };
-  const constants = { CAUSAL: a.causal ? 1 : 0 };
+  const common = { B: a.B, H: a.H, Lq: a.Lq, Lk: a.Lk, scale: a.scale ?? 1 / Math.sqrt(a.D), causal: a.causal ? 1 : 0 };
+  const bind = { q: a.q.t, k: a.k.t, v: a.v.t, o: ov.t };
   // Causal attention does about half the work; counted as full (the conventional figure).
   const cost = { flops: 4 * a.B * a.H * a.Lq * a.Lk * a.D };
   if (variant === 'wg') {
     // Key tiles as large as the device's workgroup storage allows (two tiles of KEY_TILE x D f32), at most 64 rows.
     const KEY_TILE = Math.max(1, Math.min(64, Math.floor(prog.gpu.limits.maxComputeWorkgroupStorageSize / (8 * a.D))));
     const qBlocks = cdiv(a.Lq, 64);
-    prog.dispatch({ kernel: 'attention_wg', defines: { HEAD_DIM: a.D, KEY_TILE }, constants, uniforms: { ...common, qBlocks, ...strides }, bind, groups: a.B * a.H * qBlocks, cost });
-    return o;
+    prog.dispatch({ kernel: 'attention_wg', defines: { HEAD_DIM: a.D, KEY_TILE }, uniforms: { ...common, qBlocks, ...strides }, bind, groups: a.B * a.H * qBlocks, cost });
+    return;
   }
   const QUERIES = ({ sg: 1, sg2: 2, sg3: 3 } as Record<string, number>)[variant]; // per invocation (attention_sg)
   if (QUERIES) {
-    const WORKGROUP = pickWorkgroup(prog.gpu, cdiv(a.Lq, QUERIES));
+    const WORKGROUP = pickWorkgroup(prog.gpu);
     const qGroups = cdiv(a.Lq, WORKGROUP * QUERIES);
-    prog.dispatch({ kernel: 'attention_sg', defines: { HEAD_DIM: a.D, WORKGROUP, QUERIES }, constants, uniforms: { ...common, qGroups, ...strides }, bind, groups: a.B * a.H * qGroups, cost });
-    return o;
+    prog.dispatch({ kernel: 'attention_sg', defines: { HEAD_DIM: a.D, WORKGROUP, QUERIES }, uniforms: { ...common, qGroups, ...strides }, bind, groups: a.B * a.H * qGroups, cost });
+    return;
   }
-  prog.dispatch({
-    kernel: 'attention',
-    defines: { HEAD_DIM: a.D },
-    constants,
-    uniforms: { ...common, ...strides },
-    bind,
-    groups: cdiv(a.B * a.H * a.Lq, 64),
-    cost,
-  });
-  return o;
+  prog.dispatch({ kernel: 'attention', defines: { HEAD_DIM: a.D }, uniforms: { ...common, ...strides }, bind, groups: cdiv(a.B * a.H * a.Lq, 64), cost });
 }
 
 /** Patches of a stride = kernel = P conv as matrix rows.  pixels [B, Cin, S, S] -> [B, G*G, Cin*P*P] */

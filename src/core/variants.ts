@@ -206,18 +206,17 @@ export function shapeClass(op: OpName, dims: Record<string, number>): string {
 }
 
 /**
- * Invocations per workgroup for the CPU-driver kernels whose invocations each take one of `n`
- * column blocks: 16, or 8 when 16 would leave more than 1/16 of them idle, never less than the
- * adapter's largest subgroup (the subgroup kernels need whole subgroups). On lavapipe workgroups
- * of 32 or 64 were measured ~1.4x slower for conv2d gemm_sg (their invocations' spilled registers
- * outgrow the L1 cache) and no faster for linear kn_sg.
+ * Invocations per workgroup for the CPU-driver kernels whose invocations each take a column
+ * block: 16, or the adapter's largest subgroup when that is larger (the subgroup kernels need
+ * whole subgroups). One size per adapter, whatever the shape, so that each kernel compiles once:
+ * on lavapipe a second pipeline of linear_kn_sg costs ~2 s of compile at first use, far more than
+ * the idle lanes of a narrow output cost at run time. On lavapipe workgroups of 32 or 64 were
+ * measured ~1.4x slower for conv2d gemm_sg (their invocations' spilled registers outgrow the L1
+ * cache) and no faster for linear kn_sg.
  */
-export function pickWorkgroup(gpu: Gpu, n: number): number {
+export function pickWorkgroup(gpu: Gpu): number {
   const info = (gpu.device as GPUDevice & { adapterInfo?: { subgroupMaxSize?: number } }).adapterInfo;
-  const floor = Math.min(64, info?.subgroupMaxSize || 64);
-  if (floor > 16) return floor;
-  const waste = (wg: number) => (Math.ceil(n / wg) * wg - n) / n;
-  return waste(16) <= 1 / 16 || floor > 8 ? 16 : 8;
+  return Math.max(16, Math.min(64, info?.subgroupMaxSize || 64));
 }
 
 /** Whether the device's subgroups are known to come in multiples of 8 lanes (conv2d gemm_sg works in groups of 8). */
