@@ -50,10 +50,12 @@ export function wgTile(rows: number, cols: number): number {
   return cdiv(rows, 128) * cdiv(cols, 128) >= 64 ? 128 : 64;
 }
 
-/** Rows per workgroup of the linear_kn* kernels: 16 (best on lavapipe), fewer for short inputs. */
-function knRows(M: number): number {
-  return Math.min(16, 2 ** Math.ceil(Math.log2(Math.max(1, M))));
-}
+/**
+ * Rows per workgroup of the linear_kn* kernels: 16 (best on lavapipe) whatever M, so that each
+ * kernel compiles once: a short input (the pooling head's probe, M = 1) repeats its last row in
+ * the idle ones, which costs far less than a second pipeline's compile (0.2 s on lavapipe).
+ */
+const KN_ROWS = 16;
 
 /**
  * y = act(x @ w^T + bias) + residual.  x [..., K], w [N, K] -> y [..., N]   (torch.nn.Linear)
@@ -89,7 +91,7 @@ function linearRows(prog: Program, x: Tensor, w: Tensor, y: Tensor, M: number, o
   if (variant.startsWith('kn') && K % 4 !== 0) variant = 'tiled'; // x is read as vec4 rows
   if (variant === 'kn_sg_f16') {
     const wh = packedWeight(prog, w, N, K, 'f16');
-    const ROWS = knRows(M);
+    const ROWS = KN_ROWS;
     const Np8 = cdiv(N, 8);
     const WORKGROUP = pickWorkgroup(prog.gpu);
     const groupsN = cdiv(Np8, WORKGROUP);
@@ -106,7 +108,7 @@ function linearRows(prog: Program, x: Tensor, w: Tensor, y: Tensor, M: number, o
     gemmKnSg(prog, { x, wt, y, M, N, K, flags, bias: opts.bias, residual: opts.residual, cost });
   } else if (variant === 'kn') {
     const wt = packedWeight(prog, w, N, K);
-    const ROWS = knRows(M);
+    const ROWS = KN_ROWS;
     const Np4 = cdiv(N, 4);
     const groupsN = cdiv(Np4, 64);
     prog.dispatch({ kernel: 'linear_kn', defines: { ROWS }, uniforms: { M, N, K4: K / 4, Np4, groupsN, ...flags }, bind: { ...bind(wt), wt }, groups: groupsN * cdiv(M, ROWS), cost });
@@ -162,7 +164,7 @@ export function gemmKnSg(prog: Program, a: GemmKnSgArgs): void {
   const { M, N, K } = a;
   const batches = a.batches ?? 1;
   expect(K % 4 === 0, () => `gemm ${a.wt.label}: K = ${K} is not a multiple of 4`);
-  const ROWS = knRows(M);
+  const ROWS = KN_ROWS;
   const Np4 = cdiv(N, 4);
   const WORKGROUP = pickWorkgroup(prog.gpu);
   const groupsN = cdiv(Np4, WORKGROUP);
@@ -314,7 +316,7 @@ export interface AttentionArgs {
 /**
  * softmax(q k^T * scale) v per batch item and head -> [B, Lq, H*D] (heads concatenated).
  * The kernel is the variant chosen for this adapter (variants.ts); sg, sg2, sg3 need vec4-aligned views
- * (D, offsets and strides multiples of 4) and at least 8 queries, else the call uses lane; wg
+ * (D, offsets and strides multiples of 4), else the call uses lane; wg
  * (GPU-shaped) takes any shape. Over the binding limit, in ranges of batch items (split.ts);
  * a view with batch stride 0 (one query set for every item) is bound whole.
  */
@@ -336,7 +338,8 @@ function attentionItems(prog: Program, a: AttentionArgs, ov: HeadView): void {
   const views = [a.q, a.k, a.v];
   let variant = variantsOf(prog.kernels).choose('attention', shapeClass('attention', { Lq: a.Lq }));
   const aligned = a.D % 4 === 0 && views.every((t) => t.off % 4 === 0 && t.bs % 4 === 0 && t.rs % 4 === 0 && t.t.offset % 16 === 0);
-  if (variant.startsWith('sg') && !(aligned && a.Lq >= 8 && subgroupsOf8(prog.gpu))) variant = 'lane';
+  // Any number of queries: with fewer than a workgroup's, the idle invocations repeat the last one.
+  if (variant.startsWith('sg') && !(aligned && subgroupsOf8(prog.gpu))) variant = 'lane';
   const strides = {
     q_off: a.q.off, q_bs: a.q.bs, q_rs: a.q.rs,
     k_off: a.k.off, k_bs: a.k.bs, k_rs: a.k.rs,

@@ -68,7 +68,7 @@ export async function demoCommand(outDir: string, quiet: boolean, adapter?: stri
     for (const [name, ms] of stages) log(`  ${name.padEnd(38)} ${ms.toFixed(1).padStart(9)} ms`);
     const ms = new Map(stages);
     const firstRun = (stage: string) => ms.get(`${stage} (first run, compiles kernels)`)! - ms.get(`${stage} (steady)`)!;
-    log(`  ${'first-run cost (compile + record), enc+dec'.padEnd(38)} ${(firstRun('encode') + firstRun('decode')).toFixed(1).padStart(9)} ms  (once per machine: the shader cache keeps the kernels)`);
+    log(`  ${'first-run cost, encode + decode'.padEnd(38)} ${(firstRun('encode') + firstRun('decode')).toFixed(1).padStart(9)} ms  (once per machine: the shader cache keeps the kernels)`);
     log(`\nwrote ${resolve(outDir)}/{codes.safetensors, codes.json, recon.png, input.png}`);
     log(`\nWith the official checkpoint (a folder holding its config.json and the .pt or .safetensors):`);
     log(`  npx dualtoken reconstruct --model /path/to/DualToken-checkpoint your-image.jpg --out recon.png`);

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseConfig, type DualTokenConfig } from '../core/config.js';
 import type { Gpu } from '../core/gpu.js';
+import type { ShaderSources } from '../core/kernels.js';
 import type { TensorSource } from '../core/tensor-source.js';
 import { DualToken, type DualTokenOptions } from '../model/dualtoken.js';
 import { openWeightsFile, shardFiles } from './files.js';
@@ -80,6 +81,8 @@ export interface LoadOptions extends DualTokenOptions {
   adapter?: string;
   /** See createNodeGpu. */
   silenceAdapterWarnings?: boolean;
+  /** The WGSL kernels; default the package's shaders/ folder (loadShaders). */
+  shaders?: ShaderSources;
 }
 
 /** DualToken.load for Node: a model folder or weights file -> a ready model on a Dawn device. */
@@ -89,7 +92,7 @@ export async function loadDualToken(path: string, opts: LoadOptions = {}): Promi
   try {
     // With a log: a notice before a first run that compiles kernels new to this machine.
     const onNewProgram = opts.log && compileNotice(gpu, opts.log);
-    return await DualToken.create(gpu, loadShaders(), files.config, files.source, { tuneStorage: fileTuneStorage(), onNewProgram, ...opts });
+    return await DualToken.create(gpu, opts.shaders ?? loadShaders(), files.config, files.source, { tuneStorage: fileTuneStorage(), onNewProgram, ...opts });
   } finally {
     await files.source.close?.();
   }
