@@ -10,11 +10,14 @@
 //
 // The kernels: `import shaders from 'virtual:shaders'` (src/browser/shaders.ts) resolves to a
 // module made here from every shaders/*.wgsl file ({ name: WGSL text }); nothing is generated
-// into the source tree.
+// into the source tree. `import wasm from 'virtual:jpeg-turbo-wasm'` (src/browser/jpeg.ts)
+// resolves to the bytes of @cwasm/jpeg-turbo's jpeg-turbo.wasm (libjpeg-turbo, the JPEG decoder),
+// embedded as a Uint8Array (esbuild's binary loader, ~140 KB).
 //
 // Usage: node scripts/build-web.mjs [--watch] [--minify]
 import { build, context } from 'esbuild';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -47,6 +50,15 @@ const shadersPlugin = {
   },
 };
 
+/** `virtual:jpeg-turbo-wasm`: the libjpeg-turbo WebAssembly module's bytes. @type {import('esbuild').Plugin} */
+const jpegWasmPlugin = {
+  name: 'dualtoken-jpeg-wasm',
+  setup(b) {
+    b.onResolve({ filter: /^virtual:jpeg-turbo-wasm$/ }, () => ({ path: createRequire(import.meta.url).resolve('@cwasm/jpeg-turbo/jpeg-turbo.wasm'), namespace: 'dualtoken-jpeg-wasm' }));
+    b.onLoad({ filter: /.*/, namespace: 'dualtoken-jpeg-wasm' }, (args) => ({ contents: readFileSync(args.path), loader: 'binary' }));
+  },
+};
+
 /** Pages import the engine as '../src/browser/index.js'; in the page bundles that becomes './dualtoken.js'. @type {import('esbuild').Plugin} */
 const engineExternal = {
   name: 'dualtoken-engine-external',
@@ -76,8 +88,8 @@ const common = {
 
 /** @type {import('esbuild').BuildOptions[]} */
 const builds = [
-  { ...common, entryPoints: { dualtoken: BROWSER_INDEX }, outdir: OUT, plugins: [shadersPlugin] },
-  { ...common, entryPoints: { demo: join(REPO, 'web', 'demo.ts'), test: join(REPO, 'web', 'test.ts') }, outdir: OUT, plugins: [engineExternal, shadersPlugin] },
+  { ...common, entryPoints: { dualtoken: BROWSER_INDEX }, outdir: OUT, plugins: [shadersPlugin, jpegWasmPlugin] },
+  { ...common, entryPoints: { demo: join(REPO, 'web', 'demo.ts'), test: join(REPO, 'web', 'test.ts') }, outdir: OUT, plugins: [engineExternal, shadersPlugin, jpegWasmPlugin] },
 ];
 
 function writeTypes() {

@@ -198,10 +198,11 @@ describe('JPEG decoding', () => {
     expect(maxDiff).toBeLessThanOrEqual(16);
   });
 
-  it('honours EXIF orientation 6 (rotate 90 clockwise), big-endian Exif', () => {
+  it('EXIF orientation 6 (rotate 90 clockwise), big-endian Exif: ignored by default, honoured with exifRotate', () => {
     const file = encodeJpeg(quadrants());
-    const raw = decodeImage(withOrientation(file, 6, false), 'o6.jpg', { ignoreExifOrientation: true });
-    const img = decodeImage(withOrientation(file, 6, false), 'o6.jpg');
+    const raw = decodeImage(withOrientation(file, 6, false), 'o6.jpg');
+    expect(raw).toEqual(decodeImage(file, 'plain.jpg'));
+    const img = decodeImage(withOrientation(file, 6, false), 'o6.jpg', { exifRotate: true });
     expect([raw.width, raw.height, img.width, img.height]).toEqual([32, 16, 16, 32]);
     expectColor(img, 4, 8, BLUE);
     expectColor(img, 12, 8, RED);
@@ -210,8 +211,8 @@ describe('JPEG decoding', () => {
     for (const [x, y] of [[0, 0], [15, 0], [3, 29], [15, 31]]) expect(pixel(img, x, y)).toEqual(pixel(raw, y, raw.height - 1 - x));
   });
 
-  it('honours EXIF orientation 3 (rotate 180), little-endian Exif', () => {
-    const img = decodeImage(withOrientation(encodeJpeg(quadrants()), 3, true), 'o3.jpg');
+  it('honours EXIF orientation 3 (rotate 180), little-endian Exif, with exifRotate', () => {
+    const img = decodeImage(withOrientation(encodeJpeg(quadrants()), 3, true), 'o3.jpg', { exifRotate: true });
     expect([img.width, img.height]).toEqual([32, 16]);
     expectColor(img, 8, 4, WHITE);
     expectColor(img, 24, 4, BLUE);

@@ -2,6 +2,12 @@
 // OffscreenCanvas, VideoFrame, ImageData) to 8-bit RGB, and the model's reconstruction back to
 // pixels on a canvas.
 //
+// JPEG files (a File/Blob holding JPEG bytes) are decoded by libjpeg-turbo in WebAssembly
+// (src/browser/jpeg.ts): pixels identical to Pillow's, as in Node. Other files go through the
+// browser's codecs (createImageBitmap). EXIF orientation is ignored by default, as the official
+// pipeline's Pillow Image.open does; `exifRotate: true` turns images upright. (Images the page has
+// already decoded, an <img> or a canvas, come as the browser shows them.)
+//
 // RGB is read through WebGPU when a device is given (copyExternalImageToTexture into an rgba8unorm
 // texture with premultipliedAlpha: false, so semi-transparent pixels keep their exact colour;
 // alpha is then dropped as Pillow's convert('RGB') does), else through a 2D canvas (getImageData;
@@ -11,6 +17,7 @@ import { checkImageSize, rgbFromRgba, type RgbImage } from '../core/image.js';
 import { KernelLibrary, type ShaderSources } from '../core/kernels.js';
 import { ImageBatch, preprocess, unpackRgb8 } from '../core/preprocess.js';
 import { Program } from '../core/program.js';
+import { decodeJpegBytes } from './jpeg.js';
 import { SHADERS } from './shaders.js';
 
 export type { RgbImage };
@@ -30,23 +37,50 @@ function sizeOf(src: Drawable): { width: number; height: number } {
   return { width: c.width, height: c.height };
 }
 
-/** Decodes a File/Blob with the browser's codecs: EXIF orientation applied, no colour conversion, alpha not premultiplied. */
-export async function decodeImage(blob: Blob): Promise<ImageBitmap> {
+export interface ImageReadOptions {
+  /** Turn images upright by their EXIF orientation. Off by default, as the official pipeline (Pillow's Image.open). */
+  exifRotate?: boolean;
+}
+
+/** The Blob's JPEG bytes when it starts like a JPEG (FF D8 FF), else undefined. */
+async function jpegBytesOf(blob: Blob): Promise<Uint8Array | undefined> {
+  const head = new Uint8Array(await blob.slice(0, 3).arrayBuffer());
+  if (head.length < 3 || head[0] !== 0xff || head[1] !== 0xd8 || head[2] !== 0xff) return undefined;
+  return new Uint8Array(await blob.arrayBuffer());
+}
+
+const blobName = (blob: Blob) => (blob as File).name ?? 'image';
+
+/**
+ * Decodes a File/Blob to an ImageBitmap: no colour conversion, alpha not premultiplied, EXIF
+ * orientation applied only with `exifRotate`. JPEG files are decoded by libjpeg-turbo (Pillow's
+ * pixels); other formats by the browser's codecs (createImageBitmap with imageOrientation 'none'
+ * unless exifRotate; Chromium 156 still turns such a file upright by its EXIF orientation).
+ */
+export async function decodeImage(blob: Blob, opts: ImageReadOptions = {}): Promise<ImageBitmap> {
+  const jpeg = await jpegBytesOf(blob);
+  if (jpeg) return createImageBitmap(rgbToImageData(await decodeJpegBytes(jpeg, blobName(blob), opts.exifRotate)), { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
   try {
-    return await createImageBitmap(blob, { imageOrientation: 'from-image', colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+    return await createImageBitmap(blob, { imageOrientation: opts.exifRotate ? 'from-image' : 'none', colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
   } catch (e) {
-    throw new Error(`${(blob as File).name ?? 'image'}: the browser cannot decode it (${(e as Error).message})`);
+    throw new Error(`${blobName(blob)}: the browser cannot decode it (${(e as Error).message})`);
   }
 }
 
-/** Any page image -> 8-bit RGB. With `gpu`, pixels are read through WebGPU (exact for transparent pixels too). */
-export async function imageToRgb(input: ImageInput, opts: { gpu?: Gpu } = {}): Promise<RgbImage> {
+/**
+ * Any page image -> 8-bit RGB. With `gpu`, pixels are read through WebGPU (exact for transparent
+ * pixels too). A JPEG File/Blob is decoded by libjpeg-turbo (Pillow's pixels); `exifRotate` turns
+ * File/Blob images upright by their EXIF orientation (off by default, as Pillow's Image.open).
+ */
+export async function imageToRgb(input: ImageInput, opts: { gpu?: Gpu } & ImageReadOptions = {}): Promise<RgbImage> {
   if (isRgbImage(input)) return input;
   if (typeof ImageData !== 'undefined' && input instanceof ImageData) {
     return rgbFromRgba(input.width, input.height, new Uint8Array(input.data.buffer, input.data.byteOffset, input.data.byteLength));
   }
   if (input instanceof Blob) {
-    const bitmap = await decodeImage(input);
+    const jpeg = await jpegBytesOf(input);
+    if (jpeg) return decodeJpegBytes(jpeg, blobName(input), opts.exifRotate);
+    const bitmap = await decodeImage(input, opts);
     try {
       return await imageToRgb(bitmap, opts);
     } finally {

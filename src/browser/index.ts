@@ -32,6 +32,7 @@ export {
   rgbToImageData,
   rgbToPixelValues,
   type ImageInput,
+  type ImageReadOptions,
   type Preprocessed,
   type RgbImage,
 } from './image.js';

@@ -136,6 +136,10 @@ export interface JpegHeader {
   height: number;
   /** EXIF orientation 1..8 (1 when there is no EXIF, or it is unreadable). */
   orientation: number;
+  /** The frame header's marker (0xc0 baseline, 0xc2 progressive, ...). */
+  sof: number;
+  /** Arithmetic entropy coding (SOF9-11, SOF13-15). */
+  arithmetic: boolean;
 }
 
 const isSof = (m: number) => m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
@@ -148,7 +152,7 @@ const isStandalone = (m: number) => m === 0x01 || (m >= 0xd0 && m <= 0xd7);
  */
 export function readJpegHeader(bytes: Uint8Array, label: string): JpegHeader {
   const truncated = (where: string) => new Error(`${label}: truncated JPEG (the file ends ${where}, at byte ${bytes.length}, before the EOI marker)`);
-  let size: { width: number; height: number } | undefined;
+  let size: { width: number; height: number; sof: number } | undefined;
   let orientation = 1;
   let pos = 2;
   for (;;) {
@@ -165,14 +169,14 @@ export function readJpegHeader(bytes: Uint8Array, label: string): JpegHeader {
     const end = pos + length;
     if (end > bytes.length) throw truncated(`inside segment ff${marker.toString(16)} that starts at byte ${pos - 2}`);
     const body = bytes.subarray(pos + 2, end);
-    if (isSof(marker) && !size && body.length >= 5) size = { height: u16be(body, 1), width: u16be(body, 3) };
+    if (isSof(marker) && !size && body.length >= 5) size = { height: u16be(body, 1), width: u16be(body, 3), sof: marker };
     if (marker === 0xe1 && orientation === 1) orientation = exifOrientation(body);
     pos = end;
     if (marker === 0xda) pos = skipEntropyData(bytes, pos, truncated);
   }
   if (!size) throw new Error(`${label}: corrupt JPEG (no frame header SOF before EOI)`);
   checkImageSize(size.width, size.height, label);
-  return { ...size, orientation };
+  return { ...size, orientation, arithmetic: size.sof >= 0xc9 };
 }
 
 /** Position of the first marker after entropy-coded data (skipping stuffed 0xff00 and RSTn). */

@@ -41,11 +41,13 @@ options: --adapter auto|cpu|ICD.json (WebGPU adapter), --quiet (no progress), --
   --kernel op=variant[,op=variant] (kernel variants: linear, attention, conv2d, group_norm, rq_search; see 'info'),
   --autotune (measure the variants on this adapter and keep the winners in ~/.cache/dualtoken/),
   --allow-nonfinite (load weights holding NaN / Inf, for experiments; a call they reach still fails naming the stage),
+  --exif-rotate (encode/reconstruct: turn JPEGs upright by their EXIF orientation; by default pixels are taken as stored,
+  as the official pipeline's Pillow Image.open does),
   --precision f32|f16 (f16: linear (CPU adapters: and 1x1 conv) weights stored as halves, math in f32; faster encode on
   CPU adapters, outputs off by ~1e-3 of their size and codes may differ from the official model's; default f32)`;
 
 const VALUE_FLAGS = ['model', 'pixel-values', 'out', 'adapter', 'format', 'dtype', 'preset', 'batch', 'batch-size', 'reps', 'json', 'kernel', 'precision'];
-const SWITCHES = ['quiet', 'help', 'drop-text-tower', 'drop-ema', 'profile', 'autotune', 'allow-nonfinite'];
+const SWITCHES = ['quiet', 'help', 'drop-text-tower', 'drop-ema', 'profile', 'autotune', 'allow-nonfinite', 'exif-rotate'];
 
 /** A batch where some inputs failed: the others were written; the exit status is still non-zero. */
 class PartialFailure extends Error {}
@@ -57,6 +59,8 @@ function need(args: ParsedArgs, flag: string): string {
 }
 
 const quiet = (args: ParsedArgs) => args.switches.has('quiet');
+/** Reads an input image; --exif-rotate turns JPEGs upright by their EXIF orientation. */
+const imageReader = (args: ParsedArgs) => (path: string) => readImage(path, { exifRotate: args.switches.has('exif-rotate') });
 const batchSize = (args: ParsedArgs) => positiveInt(args.flags.get('batch-size') ?? '4', '--batch-size');
 /** An error on stderr, as one line (control characters escaped). */
 const report = (message: string) => console.error(`dualtoken: ${oneLine(message)}`);
@@ -169,7 +173,7 @@ async function encodeFiles(session: Session, images: string[], size: number, arg
   const failures = await runBatches({
     paths: images,
     size,
-    read: readImage,
+    read: imageReader(args),
     run: (batch) => session.model.encodeImages(batch),
     take: (indices, r) => {
       names.push(...indices.map((i) => images[i]));
@@ -274,7 +278,7 @@ async function reconstructCommand(args: ParsedArgs): Promise<void> {
     const failures = await runBatches({
       paths: images,
       size,
-      read: readImage,
+      read: imageReader(args),
       run: async (batch) => {
         const codes = await session.model.encodeImages(batch);
         return session.model.decode(codes.pixelCodes, codes.batch);

@@ -1,23 +1,24 @@
-// Image files in Node: PNG through pngjs, JPEG through jpeg-js, PNG out. The format checks
-// (limits, truncation, EXIF orientation, RGBA -> RGB) are the core's (src/core/image.ts); this
-// module only runs the codecs, so that a browser build can swap it for createImageBitmap.
+// Image files in Node: PNG through pngjs, JPEG through libjpeg-turbo in WebAssembly, PNG out. The
+// format checks (limits, truncation, EXIF orientation, RGBA -> RGB) are the core's
+// (src/core/image.ts, src/core/jpeg.ts); this module only runs the codecs (the browser build
+// decodes JPEG with the same WebAssembly, other formats with createImageBitmap).
 // The common PNGs (8-bit grey / RGB / grey+alpha / RGBA, not interlaced) skip pngjs, whose
 // inflated, unfiltered and RGBA copies cost ~13 bytes per pixel: they are inflated into one buffer
 // and unfiltered row by row into RGB over the rows already read (~4 bytes per pixel at most).
 //
 // PNG pixels equal Pillow 9.4's Image.open(...).convert('RGB') for every colour class (checked
-// against it), except 16-bit grey (see rgbFromRgba). JPEG pixels come from jpeg-js, whose IDCT and
-// nearest-neighbour chroma upsampling differ from libjpeg's (Pillow's): within 3 levels for 4:4:4,
-// but up to tens of levels at sharp colour edges of 4:2:0 images (libjpeg's "fancy" upsampling).
+// against it), except 16-bit grey (see rgbFromRgba). JPEG pixels equal Pillow's too: they come from
+// libjpeg-turbo, Pillow's own JPEG decoder, compiled to WebAssembly (npm @cwasm/jpeg-turbo, driven
+// by src/core/jpeg.ts; test/jpeg.test.ts compares every kind of JPEG with Pillow 9.4). EXIF
+// orientation is ignored by default, as Pillow's Image.open does; `exifRotate: true` applies it.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { inflateSync } from 'node:zlib';
-import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
+import { decodeJpegFile, jpegTurboSync, readJpegForDecode, type JpegTurbo } from '../core/jpeg.js';
 import {
-  MAX_IMAGE_PIXELS,
-  applyOrientation,
   checkRgbImage,
   pngWithoutColorKey,
-  readJpegHeader,
   readPngHeader,
   rgbFromRgba,
   sniffImageFormat,
@@ -26,8 +27,11 @@ import {
 } from '../core/image.js';
 
 export interface DecodeOptions {
-  /** Leave JPEGs as stored, ignoring their EXIF orientation (the official PIL pipeline ignores it). */
-  ignoreExifOrientation?: boolean;
+  /**
+   * Turn JPEGs upright by their EXIF orientation (Pillow's ImageOps.exif_transpose). Off by
+   * default: the official pipeline (Pillow's Image.open) leaves the pixels as stored.
+   */
+  exifRotate?: boolean;
 }
 
 /** A PNG or JPEG file as 8-bit RGB; every failure is one line that names `label`. */
@@ -126,22 +130,29 @@ function writeRgb(row: Uint8Array, channels: number, out: Uint8Array, at: number
   }
 }
 
-function decodeJpeg(bytes: Uint8Array, label: string, opts: DecodeOptions): RgbImage {
-  const header = readJpegHeader(bytes, label);
-  let img: RgbImage;
-  try {
-    const out = jpeg.decode(bytes, {
-      useTArray: true,
-      formatAsRGBA: false,
-      maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6,
-      maxMemoryUsageInMB: 4096,
-    });
-    img = { width: out.width, height: out.height, data: out.data };
-    checkRgbImage(img, label);
-  } catch (e) {
-    throw new Error(`${label}: corrupt JPEG (${(e as Error).message})`);
+let wasmModule: WebAssembly.Module | undefined;
+let turbo: JpegTurbo | undefined;
+/** An instance whose memory grew past this is dropped after its image (wasm memory never shrinks). */
+const KEEP_INSTANCE_BYTES = 64 << 20;
+
+/** The compiled libjpeg-turbo module (@cwasm/jpeg-turbo's jpeg-turbo.wasm), read and compiled once. */
+function jpegModule(): WebAssembly.Module {
+  if (!wasmModule) {
+    const path = createRequire(import.meta.url).resolve('@cwasm/jpeg-turbo/jpeg-turbo.wasm');
+    wasmModule = new WebAssembly.Module(readFileSync(path));
   }
-  return opts.ignoreExifOrientation ? img : applyOrientation(img, header.orientation);
+  return wasmModule;
+}
+
+function decodeJpeg(bytes: Uint8Array, label: string, opts: DecodeOptions): RgbImage {
+  // Structure, truncation and size limits first, before libjpeg allocates anything.
+  const header = readJpegForDecode(bytes, label);
+  const t = turbo && !turbo.unusable ? turbo : (turbo = jpegTurboSync(jpegModule()));
+  try {
+    return decodeJpegFile(t, bytes, header, label, opts.exifRotate);
+  } finally {
+    if (t.unusable || t.exports.memory.buffer.byteLength > KEEP_INSTANCE_BYTES) turbo = undefined;
+  }
 }
 
 /** 8-bit RGB PNG (colour type 2). */

@@ -2,7 +2,7 @@
 // pixels), outputs written atomically (src/node/output.ts).
 import { readFileSync } from 'node:fs';
 import type { RgbImage } from '../core/image.js';
-import { decodeImage } from './decode.js';
+import { decodeImage, type DecodeOptions } from './decode.js';
 import { errorCode } from './messages.js';
 
 export { writeFile } from './output.js';
@@ -17,6 +17,6 @@ export function readBytes(path: string): Buffer {
 }
 
 /** Reads and decodes one image; every failure is one line naming the file. */
-export function readImage(path: string): RgbImage {
-  return decodeImage(readBytes(path), path);
+export function readImage(path: string, opts: DecodeOptions = {}): RgbImage {
+  return decodeImage(readBytes(path), path, opts);
 }
