@@ -1,5 +1,5 @@
 // The program machinery: bindings and uniforms checked against the reflected WGSL, WebGPU errors
-// thrown with the kernel's name, oversized grids folded, pooled buffers reused.
+// thrown with the kernel's name, oversized grids folded, activations' memory planned from their lifetimes.
 import { describe, expect, it } from 'vitest';
 import { KernelLibrary } from '../src/core/kernels.js';
 import { addScaled } from '../src/core/ops.js';
@@ -77,15 +77,41 @@ describe('program', () => {
     await expect(prog.run()).rejects.toThrow(/kernel 'broken'/);
   });
 
-  it('recycles a released activation for the next allocation of a similar size', async () => {
-    const { kernels } = await testGpu();
-    const prog = new Program(kernels, 'pool');
-    const a = prog.alloc([100], 'a');
-    prog.release(a);
-    const b = prog.alloc([90], 'b');
-    expect(b.buffer).toBe(a.buffer);
-    const c = prog.alloc([100], 'c');
-    expect(c.buffer).not.toBe(a.buffer);
+  it('plans activations by their lifetimes: disjoint ones share a buffer, overlapping and pinned ones do not', async () => {
+    const { gpu, kernels } = await testGpu();
+    const prog = new Program(kernels, 'plan');
+    const x = upload(gpu, [100], new Float32Array(100).fill(1), 'x');
+    const a = addScaled(prog, x, x, 1, 'a'); // #0: 2
+    const b = addScaled(prog, a.view([10, 10]), x, 1, 'b'); // #1: 3, a's last use (through a view)
+    const c = addScaled(prog, b, x, 1, 'c'); // #2: 4, may take a's buffer
+    const d = addScaled(prog, c, b, 1, 'd'); // #3: 7
+    d.pinned = true;
+    expect(() => a.buffer).toThrow(/before its program is finalized/);
+    const planned = prog.allocatedBytes;
+    await prog.finalize();
+    expect(prog.allocatedBytes).toBe(planned);
+    expect(c.buffer).toBe(a.buffer);
+    expect(b.buffer).not.toBe(a.buffer);
+    expect([a.buffer, b.buffer]).not.toContain(d.buffer);
+    const [got] = await runAndRead(prog, [d, c]);
+    expect(got[0]).toBe(7);
+    // a's memory holds c by the end of the run: reading it back is refused, as is recording more.
+    await expect(prog.run([a])).rejects.toThrow("plan: cannot read 'a' after the run: it is not pinned, and 'c' reuses its memory");
+    expect(() => prog.alloc([4], 'late')).toThrow(/after the program was finalized/);
+    expect(() => prog.runNow({ kernel: 'add_scaled', uniforms: { n: 4, nb: 4, alpha: 1 }, bind: { a: x, b: x, y: x }, groups: 1 })).toThrow(/after the program was finalized/);
     prog.destroy();
+    x.buffer.destroy();
+  });
+
+  it('refuses an activation in runNow and one of another program', async () => {
+    const { gpu, kernels } = await testGpu();
+    const x = upload(gpu, [4], new Float32Array(4), 'x');
+    const other = new Program(kernels, 'other');
+    const theirs = addScaled(other, x, x, 1, 'theirs');
+    const prog = new Program(kernels, 'mine');
+    const mine = prog.alloc([4], 'mine');
+    expect(() => prog.runNow({ kernel: 'add_scaled', uniforms: { n: 4, nb: 4, alpha: 1 }, bind: { a: x, b: x, y: mine }, groups: 1 })).toThrow(/binding 'y' \(mine\) is an activation/);
+    expect(() => addScaled(prog, theirs, x)).toThrow(/binding 'a' \(theirs\) is an activation of another program/);
+    x.buffer.destroy();
   });
 });

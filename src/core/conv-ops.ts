@@ -1,5 +1,5 @@
 // The NCHW kernels of the pixel decoder, one function per op as in ops.ts: checks shapes,
-// allocates the output from the program's pool and records the dispatches.
+// allocates the output (a program activation) and records the dispatches.
 //
 // Binding limits: every op here binds its activations in batch ranges that fit (split.ts
 // splitBatch); one batch item over the limit is refused with an error naming the tensor.
@@ -201,7 +201,6 @@ function winograd3x3(prog: Program, f: Winograd, x: Tensor, w: Tensor, bias: Ten
         cost: { bytes: 4 * (P * tc * Cout + f.m * f.m * tc * Cout * (residual ? 2 : 1)) },
       });
     }
-    prog.release(v, m);
   });
 }
 
@@ -297,7 +296,6 @@ export function groupNorm(prog: Program, x: Tensor, gamma: Tensor, beta: Tensor,
       });
     }
   });
-  prog.release(partials, stats);
   return y;
 }
 
@@ -394,7 +392,6 @@ export function spatialAttention(prog: Program, q: Tensor, k: Tensor, v: Tensor,
       cost: { flops: 2 * n * C * N * N },
     });
   });
-  prog.release(s, a);
   return o;
 }
 
@@ -416,5 +413,4 @@ function spatialAttentionGemm(prog: Program, n: number, C: number, N: number, q:
   const at = prog.alloc([n, N, N], `${label}.weights_t`);
   transposeItems(prog, a, { t: at, off: 0 }, n, N, N);
   gemmKnSg(prog, { x: v.t, wt: at, y: o.t, M: C, N, K: N, batches: n, offsets: { x: v.off, y: o.off } });
-  prog.release(qt, at);
 }

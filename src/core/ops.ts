@@ -1,4 +1,4 @@
-// One function per kernel: checks shapes, allocates the output from the program's pool and
+// One function per kernel: checks shapes, allocates the output (a program activation) and
 // records the dispatch. Shapes in comments are the tensors' logical shapes.
 import type { Defines } from './kernels.js';
 import type { Cost, Program } from './program.js';

@@ -330,7 +330,6 @@ export function preprocess(prog: Program, batch: ImageBatch, label = 'pixel_valu
   prog.tap('preprocess.rgb8', rgb8);
   const out = prog.alloc([B, 3, S, S], label);
   prog.dispatch({ kernel: 'normalize_rgb8', uniforms: { B, HW: S * S }, bind: { pixels: rgb8, lut: batch.lut, out }, groups: cdiv(out.numel, 256) });
-  prog.release(rgb8);
   return out;
 }
 

@@ -1,14 +1,14 @@
 // A Program is one forward pass recorded once and replayed: every dispatch with its pipeline,
-// bind group and uniforms is planned up front, activations come from a pool that recycles a
-// buffer as soon as its last reader is recorded, and a run is one command buffer with one
-// readback at the end. Runs (and profiles) of one program take turns: they share its
-// activations and outputs, so one's input write, submission and readback complete before the
-// next one's start; different programs run concurrently. Finiteness checks (checkFinite)
-// count non-finite values into small status buffers read back with the outputs: a run that
-// finds one fails naming the check.
+// bind group and uniforms is planned up front; activations get their memory when the program is
+// finalized, from their lifetimes in the recorded dispatches (two whose lifetimes do not overlap
+// may share a buffer, see planMemory); a run is one command buffer with one readback at the
+// end. Runs (and profiles) of one program take turns: they share its activations and outputs,
+// so one's input write, submission and readback complete before the next one's start; different
+// programs run concurrently. Finiteness checks (checkFinite) count non-finite values into small
+// status buffers read back with the outputs: a run that finds one fails naming the check.
 import { DeviceLostError, type Gpu } from './gpu.js';
 import { KernelLibrary, type CompiledKernel, type Constants, type Defines, type KernelInfo } from './kernels.js';
-import { Tensor, releasedWhy, shapeStr, type GpuDType } from './tensor.js';
+import { Activation, Tensor, releasedWhy, shapeStr, type GpuDType } from './tensor.js';
 
 export interface DispatchSpec {
   kernel: string;
@@ -100,6 +100,97 @@ export function describeNonFinite({ nans, infs, first }: NonFinite): string {
   return count === 1 ? `1 non-finite value (${nans ? 'NaN' : 'Inf'} at index ${first})` : `${count} non-finite values (${kinds}; the first at index ${first})`;
 }
 
+export interface ProgramOptions {
+  /** Keep every tensor passed to tap() for reading back (debug / golden tests). */
+  keepTaps?: boolean;
+  /**
+   * Debug: fill each activation's memory with NaN right after its last dispatch whenever another
+   * activation reuses that memory later in the pass, so that a plan that frees memory too early
+   * shows as NaN outputs (or a failed finiteness check). Default: DUALTOKEN_POISON=1 in the
+   * environment. Only runs are poisoned (not profiles).
+   */
+  poison?: boolean;
+}
+
+/** An activation's lifetime: the first and the last dispatch that bind it (any view or slice of it). */
+interface Lifetime {
+  act: Activation;
+  first: number;
+  last: number;
+  /** Dispatches recorded when it was allocated (the lifetime of one no dispatch binds). */
+  at: number;
+  /** Its last dispatch writes it: a result nothing in the pass reads, kept to the end (for reading back). */
+  endsInWrite: boolean;
+}
+
+/** One buffer of the plan: its size and the activations that use it, in dispatch order, lifetimes disjoint. */
+interface Slot {
+  bytes: number;
+  tenants: Lifetime[];
+}
+
+/** Where the activations live: pinned ones in buffers of their own, the others in shared slots. */
+interface MemoryPlan {
+  slots: Slot[];
+  pinned: Lifetime[];
+  bytes: number;
+}
+
+const roundUp16 = (n: number) => Math.ceil(n / 16) * 16;
+
+function planBytes(slots: Slot[], pinned: Lifetime[]): number {
+  return slots.reduce((s, slot) => s + roundUp16(slot.bytes), 0) + pinned.reduce((s, l) => s + roundUp16(l.act.bytes), 0);
+}
+
+const overlaps = (a: Lifetime, b: Lifetime) => a.first <= b.last && b.first <= a.last;
+
+/**
+ * In order of first use, each activation takes the smallest free buffer that holds it, else the
+ * largest free one (grown to fit), else a new one.
+ */
+function planByFirstUse(lifetimes: Lifetime[]): Slot[] {
+  const slots: Slot[] = [];
+  const order = [...lifetimes].sort((a, b) => a.first - b.first || a.act.id - b.act.id);
+  for (const l of order) {
+    let fit: Slot | undefined;
+    let largest: Slot | undefined;
+    for (const slot of slots) {
+      if (slot.tenants[slot.tenants.length - 1].last >= l.first) continue; // still in use
+      if (slot.bytes >= l.act.bytes && (!fit || slot.bytes < fit.bytes)) fit = slot;
+      if (!largest || slot.bytes > largest.bytes) largest = slot;
+    }
+    const slot = fit ?? largest;
+    if (slot) {
+      slot.bytes = Math.max(slot.bytes, l.act.bytes);
+      slot.tenants.push(l);
+    } else slots.push({ bytes: l.act.bytes, tenants: [l] });
+  }
+  return slots;
+}
+
+/**
+ * Largest first (greedy by size): each activation takes the smallest buffer none of whose
+ * activations' lifetimes overlaps its own (every buffer is at least as large), else a new one.
+ */
+function planBySize(lifetimes: Lifetime[]): Slot[] {
+  const slots: Slot[] = [];
+  const order = [...lifetimes].sort((a, b) => b.act.bytes - a.act.bytes || a.first - b.first || a.act.id - b.act.id);
+  for (const l of order) {
+    let best: Slot | undefined;
+    for (const slot of slots) {
+      if (best && slot.bytes >= best.bytes) continue;
+      if (!slot.tenants.some((t) => overlaps(t, l))) best = slot;
+    }
+    if (best) best.tenants.push(l);
+    else slots.push({ bytes: l.act.bytes, tenants: [l] });
+  }
+  for (const slot of slots) slot.tenants.sort((a, b) => a.first - b.first);
+  return slots;
+}
+
+/** NaN (quiet), as the poison of freed memory. */
+const NAN_BITS = 0x7fc00000;
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -124,8 +215,17 @@ export class Program {
   private readonly ops: Op[] = [];
   private uniformBytes = new Uint8Array(4096);
   private uniformSize = 0;
-  private readonly free: GPUBuffer[] = [];
   private readonly owned: GPUBuffer[] = [];
+  /** Every activation alloc() gave, with the dispatches that bind it (first, last; -1 before any). */
+  private readonly activations: Lifetime[] = [];
+  private readonly lifetimeOf = new Map<Activation, Lifetime>();
+  /** Test hook (shortenLifetimeForTest): activations whose last use the planner is told is earlier. */
+  private readonly shortened = new Map<Activation, number>();
+  /** The plan of the activations' memory, made when the program is finalized (nothing records after). */
+  private memoryPlan?: MemoryPlan;
+  /** Poisoning (ProgramOptions.poison): the buffers to fill with NaN after each dispatch, and the NaN source. */
+  private poisonAfter?: Map<number, GPUBuffer[]>;
+  private nanBuffer?: GPUBuffer;
   private readonly taps = new Map<string, Tensor>();
   private planned?: Planned[];
   private finalizing?: Promise<void>;
@@ -146,12 +246,21 @@ export class Program {
    */
   onPacked?: (original: Tensor) => void;
 
+  /** Keep every tensor passed to tap() for reading back (debug / golden tests). */
+  readonly keepTaps: boolean;
+  /** Fill freed activation memory with NaN in runs (ProgramOptions.poison). */
+  readonly poison: boolean;
+
   constructor(
     readonly kernels: KernelLibrary,
     readonly label: string,
-    /** Keep every tensor passed to tap() for reading back (debug / golden tests). */
-    readonly keepTaps = false,
-  ) {}
+    /** Options, or just keepTaps. */
+    options: boolean | ProgramOptions = false,
+  ) {
+    const opts = typeof options === 'boolean' ? { keepTaps: options } : options;
+    this.keepTaps = opts.keepTaps ?? false;
+    this.poison = opts.poison ?? (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.DUALTOKEN_POISON === '1';
+  }
 
   get gpu(): Gpu {
     return this.kernels.gpu;
@@ -166,15 +275,24 @@ export class Program {
     return [...new Map(this.ops.map((op) => [op.info.key, op.info])).values()];
   }
 
-  /** GPU memory this program owns: pooled activations and its uniform block. */
+  /**
+   * GPU memory this program owns: its activations' buffers (before finalize, as the dispatches
+   * recorded so far would be planned), its status buffers and its uniform block.
+   */
   get allocatedBytes(): number {
-    return this.owned.reduce((s, b) => s + b.size, 0) + Math.ceil(this.uniformSize / 16) * 16;
+    const planned = this.memoryPlan ? 0 : this.planMemory().bytes;
+    return this.owned.reduce((s, b) => s + b.size, 0) + planned + Math.ceil(this.uniformSize / 16) * 16;
   }
 
-  /** Every buffer a recorded dispatch binds (weights, packed weights, activations). */
+  /** Every buffer a recorded dispatch binds (weights, packed weights; activations once finalized). */
   boundBuffers(): Set<GPUBuffer> {
     const out = new Set<GPUBuffer>();
-    for (const op of this.ops) for (const t of Object.values(op.bind)) out.add(t.buffer);
+    for (const op of this.ops) {
+      for (const t of Object.values(op.bind)) {
+        const b = t.activation ? t.activation.buffer : t.buffer;
+        if (b) out.add(b);
+      }
+    }
     return out;
   }
 
@@ -183,19 +301,122 @@ export class Program {
     return this.ops.map((op) => op.cost);
   }
 
-  /** A pooled activation buffer; give it back with release() after its last use is recorded. */
+  /**
+   * An activation: a tensor whose memory the program plans when it is finalized, from the
+   * dispatches that bind it (it may share a buffer with activations used only before its first
+   * dispatch or only after its last one). Pin it (`t.pinned = true`) if it is read outside the
+   * recorded dispatches (run()'s read list, a later copy): pinned activations get buffers of
+   * their own.
+   */
   alloc(shape: number[], label: string, dtype: GpuDType = 'f32'): Tensor {
+    if (this.memoryPlan) throw new Error(`${this.label}: alloc '${label}' after the program was finalized`);
     const bytes = Math.max(4, shape.reduce((a, b) => a * b, 1) * 4);
     const limit = this.gpu.limits.maxBufferSize;
     if (bytes > limit) throw new Error(`${this.label}: activation '${label}' ${shapeStr(shape)} needs ${bytes} bytes, over the adapter's maxBufferSize ${limit}`);
-    // Best fit among free buffers no more than twice the size needed.
-    let best = -1;
-    for (let i = 0; i < this.free.length; i++) {
-      const s = this.free[i].size;
-      if (s >= bytes && s <= 2 * bytes && (best < 0 || s < this.free[best].size)) best = i;
+    const act = new Activation(this, this.activations.length, bytes, label);
+    const l = { act, first: -1, last: -1, at: this.ops.length, endsInWrite: false };
+    this.activations.push(l);
+    this.lifetimeOf.set(act, l);
+    return new Tensor(act, shape, dtype, 0, label);
+  }
+
+  /**
+   * Test hook: the planner is told that the last use of `t` (or of every activation labelled so)
+   * comes `dispatches` dispatches earlier than recorded: a wrong plan, which a poisoned run must
+   * show as NaN. Before finalize().
+   */
+  shortenLifetimeForTest(t: Tensor | string, dispatches = 1): void {
+    const acts = typeof t === 'string' ? this.activations.filter((l) => l.act.label === t).map((l) => l.act) : t.activation ? [t.activation] : [];
+    if (!acts.length) throw new Error(`${this.label}: ${typeof t === 'string' ? t : t.label} is not an activation of this program`);
+    for (const act of acts) this.shortened.set(act, dispatches);
+  }
+
+  /** The memory plan in numbers (finalize() makes it; before, the plan of what is recorded so far). */
+  planSummary(): { activations: number; pinned: number; sharedBuffers: number; bytes: number; poisonFills: number } {
+    const plan = this.planMemory();
+    let poisonFills = 0;
+    for (const list of this.poisonAfter?.values() ?? []) poisonFills += list.length;
+    return { activations: this.activations.length, pinned: plan.pinned.length, sharedBuffers: plan.slots.length, bytes: plan.bytes, poisonFills };
+  }
+
+  /**
+   * The activations' lifetimes -> buffers: pinned activations alone, the others in shared
+   * buffers, by whichever of two greedy interval assignments needs fewer bytes (planByFirstUse,
+   * planBySize). A buffer is as large as its largest activation; two activations share it only if no dispatch binds both lifetimes' ranges (lifetimes are inclusive: one
+   * ending at dispatch i and one starting at i never share). An activation whose last dispatch
+   * writes it (nothing in the pass reads that: a result, e.g. an op's output in a test) lives to
+   * the end of the pass, so that it can be read back even unpinned.
+   */
+  private planMemory(): MemoryPlan {
+    if (this.memoryPlan) return this.memoryPlan;
+    const pinned: Lifetime[] = [];
+    const shared: Lifetime[] = [];
+    for (const l of this.activations) {
+      if (l.act.pinned) pinned.push(l);
+      else if (l.first < 0) shared.push({ ...l, first: l.at, last: l.at }); // bound by nothing: any buffer
+      else {
+        const cut = this.shortened.get(l.act) ?? 0;
+        if (cut) shared.push({ ...l, last: Math.max(l.first, l.last - cut) });
+        else shared.push(l.endsInWrite ? { ...l, last: this.ops.length } : l);
+      }
     }
-    const buffer = best >= 0 ? this.free.splice(best, 1)[0] : this.createBuffer(bytes, label);
-    return new Tensor(buffer, shape, dtype, 0, label);
+    const byFirstUse = planByFirstUse(shared);
+    const bySize = planBySize(shared);
+    const slots = planBytes(bySize, []) < planBytes(byFirstUse, []) ? bySize : byFirstUse;
+    return { slots, pinned, bytes: planBytes(slots, pinned) };
+  }
+
+  /**
+   * Plans the activations' memory and creates its buffers (finalize): from then on nothing more
+   * is recorded. With poisoning, each activation that another one follows in its buffer gets
+   * its buffer filled with NaN right after its last dispatch.
+   */
+  private assignMemory(): void {
+    if (this.memoryPlan) return;
+    const plan = this.planMemory();
+    this.memoryPlan = plan;
+    for (const l of plan.pinned) l.act.buffer = this.createBuffer(l.act.bytes, l.act.label);
+    for (const slot of plan.slots) {
+      const names = slot.tenants.map((t) => t.act.label);
+      const label = names.length > 1 ? `${names[0]} (+${names.length - 1} more)` : names[0];
+      const buffer = this.createBuffer(slot.bytes, label);
+      for (const t of slot.tenants) t.act.buffer = buffer;
+    }
+    if (!this.poison) return;
+    this.poisonAfter = new Map();
+    let largest = 0;
+    for (const slot of plan.slots) {
+      const buffer = slot.tenants[0].act.buffer!;
+      for (const t of slot.tenants.slice(0, -1)) {
+        const list = this.poisonAfter.get(t.last) ?? [];
+        list.push(buffer);
+        this.poisonAfter.set(t.last, list);
+        largest = Math.max(largest, buffer.size);
+      }
+    }
+    if (largest > 0) {
+      const nan = this.gpu.device.createBuffer({ label: `${this.label}/poison (NaN)`, size: largest, usage: GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
+      new Uint32Array(nan.getMappedRange()).fill(NAN_BITS);
+      nan.unmap();
+      this.nanBuffer = nan;
+    }
+  }
+
+  /**
+   * Refuses to read back an activation whose memory a later activation of the pass reuses (its
+   * content is gone by the end of the run): read tensors must be pinned before finalize().
+   */
+  private checkReadable(read: Tensor[]): void {
+    for (const t of read) {
+      const act = t.activation;
+      if (!act || act.pinned || !this.memoryPlan) continue;
+      if (act.owner !== this) continue; // another program's: its own run decides
+      const slot = this.memoryPlan.slots.find((s) => s.tenants.some((l) => l.act === act));
+      const next = slot && slot.tenants[slot.tenants.findIndex((l) => l.act === act) + 1];
+      if (next) {
+        throw new Error(`${this.label}: cannot read '${t.label}' after the run: it is not pinned, and '${next.act.label}' reuses its memory after its last dispatch; pin it (t.pinned = true) before finalize()`);
+      }
+    }
   }
 
   /** A new buffer of the program's own (destroy() frees it). */
@@ -207,15 +428,6 @@ export class Program {
     });
     this.owned.push(buffer);
     return buffer;
-  }
-
-  /** Returns activations to the pool. Pinned tensors (outputs, kept taps) are never recycled. */
-  release(...tensors: Tensor[]): void {
-    for (const t of tensors) {
-      if (t.pinned || !this.owned.includes(t.buffer) || this.free.includes(t.buffer)) continue;
-      if (this.planned) throw new Error(`${this.label}: release() after the program was finalized`);
-      this.free.push(t.buffer);
-    }
   }
 
   /** Names an intermediate so that it can be read back when the program keeps taps. */
@@ -237,14 +449,28 @@ export class Program {
 
   /** Records one dispatch; bindings and uniforms are checked against the reflected WGSL now. */
   dispatch(spec: DispatchSpec): void {
-    if (this.planned) throw new Error(`${this.label}: dispatch '${spec.kernel}' after the program was finalized`);
+    if (this.memoryPlan) throw new Error(`${this.label}: dispatch '${spec.kernel}' after the program was finalized`);
     const info = this.kernels.info(spec.kernel, spec.defines, spec.constants);
     this.checkBindings(info, spec.bind);
     const uniformOffset = info.uniform ? this.pushUniforms(info, spec.uniforms ?? {}) : -1;
     if (!info.uniform && spec.uniforms && Object.keys(spec.uniforms).length) {
       throw new Error(`kernel '${info.name}': has no uniform block but was given ${Object.keys(spec.uniforms)}`);
     }
+    this.extendLifetimes(info, spec.bind);
     this.ops.push({ info, bind: { ...spec.bind }, uniformOffset, groups: this.fold(info.name, spec.groups), cost: spec.cost ?? {} });
+  }
+
+  /** The activations bound by the dispatch about to be recorded live at least until it. */
+  private extendLifetimes(info: KernelInfo, bind: Record<string, Tensor>): void {
+    const index = this.ops.length;
+    for (const [name, t] of Object.entries(bind)) {
+      const l = t.activation && this.lifetimeOf.get(t.activation);
+      if (!l) continue;
+      const writes = info.bindings.some((b) => b.name === name && b.kind === 'storage');
+      if (l.first < 0) l.first = index;
+      l.endsInWrite = l.last === index ? l.endsInWrite || writes : writes;
+      l.last = index;
+    }
   }
 
   /**
@@ -267,7 +493,7 @@ export class Program {
     const list = now ? this.nowStatuses : this.runStatuses;
     const slot = this.finiteChecks.filter((c) => list.includes(c.status)).length % CHECKS_PER_STATUS;
     if (slot === 0) {
-      // Never from the pool: an earlier dispatch of the pass could write a pooled buffer as an activation.
+      // Never an activation: an earlier dispatch of the pass could write a shared buffer.
       const status = new Tensor(this.createBuffer(16 * CHECKS_PER_STATUS, 'finite checks'), [4 * CHECKS_PER_STATUS], 'u32', 0, 'finite checks');
       status.pinned = true;
       if (now) this.gpu.device.queue.writeBuffer(status.buffer, 0, CHECKS_CLEARED);
@@ -286,7 +512,9 @@ export class Program {
     for (const name of wanted) {
       const t = bind[name];
       if (!t) throw new Error(`kernel '${info.name}': binding '${name}' was not given`);
-      const why = releasedWhy(t.buffer);
+      const act = t.activation;
+      if (act && act.owner !== this) throw new Error(`kernel '${info.name}': binding '${name}' (${t.label}) is an activation of another program`);
+      const why = act ? undefined : releasedWhy(t.buffer);
       if (why) throw new Error(`kernel '${info.name}': binding '${name}' (${t.label}) ${why}`);
       if (t.byteLength > maxBinding) {
         throw new Error(`kernel '${info.name}': binding '${name}' (${t.label} ${shapeStr(t.shape)}, ${t.byteLength} bytes) exceeds the adapter's maxStorageBufferBindingSize ${maxBinding}`);
@@ -330,10 +558,13 @@ export class Program {
    * the kernel.
    */
   runNow(spec: Omit<DispatchSpec, 'cost'>): void {
-    if (this.planned) throw new Error(`${this.label}: runNow '${spec.kernel}' after the program was finalized`);
+    if (this.memoryPlan) throw new Error(`${this.label}: runNow '${spec.kernel}' after the program was finalized`);
     const { device } = this.gpu;
     const info = this.kernels.info(spec.kernel, spec.defines, spec.constants);
     this.checkBindings(info, spec.bind);
+    for (const [name, t] of Object.entries(spec.bind)) {
+      if (t.activation) throw new Error(`kernel '${info.name}' (run now): binding '${name}' (${t.label}) is an activation, whose memory exists only in the program's runs`);
+    }
     const groups = this.fold(info.name, spec.groups);
     const { kernel, ready } = this.kernels.compileNow(info);
     const submitted = this.gpu.bracket(`kernel '${info.name}' (run now)`, () => {
@@ -376,6 +607,7 @@ export class Program {
 
   private async plan(): Promise<void> {
     const gpu = this.gpu;
+    this.assignMemory(); // synchronously: nothing is recorded after finalize()
     await Promise.all(this.submittedNow);
     const compiled = await Promise.all(this.ops.map((op) => this.kernels.compile(op.info)));
     this.planned = await gpu.scoped(`${this.label}: creating bind groups`, () => {
@@ -394,14 +626,23 @@ export class Program {
     });
   }
 
-  /** Encodes every dispatch into one compute pass of `encoder`. */
+  /**
+   * Encodes every dispatch into one compute pass of `encoder` (with poisoning, the pass ends
+   * after each dispatch that frees memory, for the NaN fill).
+   */
   encode(encoder: GPUCommandEncoder): void {
     if (!this.planned) throw new Error(`${this.label}: finalize() before encode()`);
-    const pass = encoder.beginComputePass({ label: this.label });
-    for (const p of this.planned) {
+    let pass = encoder.beginComputePass({ label: this.label });
+    for (const [i, p] of this.planned.entries()) {
       pass.setPipeline(p.kernel.pipeline);
       pass.setBindGroup(0, p.bindGroup);
       pass.dispatchWorkgroups(p.groups[0], p.groups[1], p.groups[2]);
+      const poisoned = this.poisonAfter?.get(i);
+      if (poisoned && this.nanBuffer) {
+        pass.end();
+        for (const b of poisoned) encoder.copyBufferToBuffer(this.nanBuffer, 0, b, 0, b.size);
+        pass = encoder.beginComputePass({ label: this.label });
+      }
     }
     pass.end();
   }
@@ -414,6 +655,7 @@ export class Program {
   run(read: Tensor[] = [], prelude?: (encoder: GPUCommandEncoder) => void): Promise<ArrayBuffer[]> {
     return this.exclusive(async () => {
       await this.finalize();
+      this.checkReadable(read);
       try {
         const statuses = [...this.runStatuses, ...this.nowStatuses];
         const out = await this.submit([...read, ...statuses], prelude);
@@ -572,8 +814,8 @@ export class Program {
   destroy(): void {
     for (const b of this.owned) b.destroy();
     this.uniformBuffer?.destroy();
+    this.nanBuffer?.destroy();
     this.owned.length = 0;
-    this.free.length = 0;
   }
 }
 

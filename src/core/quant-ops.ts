@@ -1,5 +1,5 @@
 // Ops of the quantization bottleneck and of DualToken's attention projections, one function per
-// kernel as in ops.ts: check shapes, allocate outputs from the program's pool, record the dispatch.
+// kernel as in ops.ts: check shapes, allocate outputs (program activations), record the dispatch.
 import type { Program } from './program.js';
 import { Tensor, shapeStr } from './tensor.js';
 import { shapeClass, variantsOf } from './variants.js';

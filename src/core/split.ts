@@ -8,7 +8,7 @@
 //   are a multiple of the offset alignment, so that every range starts aligned and the kernel
 //   needs no offset: it sees a smaller tensor.
 import type { Program } from './program.js';
-import { Tensor, shapeStr } from './tensor.js';
+import { shapeStr, type Tensor } from './tensor.js';
 
 export interface SplitOptions {
   /** Largest binding of an activation in bytes; default the adapter's maxStorageBufferBindingSize (tests lower it to force splits). */
@@ -30,7 +30,7 @@ export function slice(t: Tensor, itemElems: number, b0: number, n: number, align
   const start = t.offset + b0 * itemElems * 4;
   const at = Math.floor(start / align) * align;
   const off = (start - at) / 4;
-  return { t: new Tensor(t.buffer, [off + n * itemElems], t.dtype, at, t.label), off };
+  return { t: t.at([off + n * itemElems], at), off };
 }
 
 /**
@@ -87,7 +87,7 @@ export function splitRows(prog: Program, op: string, M: number, tensors: Tensor[
       n,
       tensors.map((t) => {
         const width = t.numel / M;
-        return new Tensor(t.buffer, [n, width], t.dtype, t.offset + m0 * width * 4, t.label);
+        return t.at([n, width], t.offset + m0 * width * 4);
       }),
     );
   }

@@ -31,11 +31,8 @@ function geGluMlp(prog: Program, w: Weights, pre: string, z: Tensor, residual: T
   const n = layerNorm(prog, z, w.get(`${pre}.norm.weight`), w.get(`${pre}.norm.bias`), MLP_NORM_EPS, `${pre}.norm`);
   const g = linear(prog, n, w.get(`${pre}.w0.weight`), { bias: w.get(`${pre}.w0.bias`), act: 'gelu_tanh', label: `${pre}.w0` }); // [B, L, 2N]
   const u = linear(prog, n, w.get(`${pre}.w1.weight`), { bias: w.get(`${pre}.w1.bias`), label: `${pre}.w1` }); // [B, L, 2N]
-  prog.release(n);
   const h = mul(prog, g, u, `${pre}.gate`);
-  prog.release(g, u);
   const y = linear(prog, h, w.get(`${pre}.w2.weight`), { bias: w.get(`${pre}.w2.bias`), residual, label: `${pre}.w2` }); // [B, L, N]
-  prog.release(h);
   return y;
 }
 
@@ -62,29 +59,23 @@ export function attnProjection(prog: Program, w: Weights, prefix: string, x: Ten
 
   const n3 = layerNorm(prog, x, w.get(`${prefix}.norm3.weight`), w.get(`${prefix}.norm3.bias`), NORM_EPS, `${prefix}.norm3`);
   const direct = linear(prog, n3, projW, { bias: w.get(`${prefix}.proj.bias`), label: `${prefix}.proj` }); // [B, L, out]
-  prog.release(n3);
 
   const n1 = layerNorm(prog, x, w.get(`${prefix}.norm1.weight`), w.get(`${prefix}.norm1.bias`), NORM_EPS, `${prefix}.norm1`);
   const qkv = linear(prog, n1, qkvW, { bias: w.get(qkvBiasName(prefix), [3 * inner]), label: `${prefix}.attn.qkv` }); // [B, L, 3*inner]
-  prog.release(n1);
   const a = attention(prog, {
     B, H: numHeads, D: headDim, Lq: L, Lk: L,
     q: heads(qkv, 0), k: heads(qkv, inner), v: heads(qkv, 2 * inner),
     causal: !reduce,
     label: `${prefix}.attn`,
   }); // [B, L, inner]
-  prog.release(qkv);
   const merged = reduce ? meanHeads(prog, a, numHeads, `${prefix}.attn.mean`) : a; // [B, L, out]
-  if (reduce) prog.release(a);
   const y = linear(prog, merged, w.get(`${prefix}.attn.proj.weight`, [outDim, outDim]), {
     bias: w.get(`${prefix}.attn.proj.bias`),
     residual: direct,
     label: `${prefix}.attn.proj`,
   }); // [B, L, out] = proj(norm3(x)) + attn(norm1(x))
-  prog.release(merged, direct);
 
   const n2 = layerNorm(prog, y, w.get(`${prefix}.norm2.weight`), w.get(`${prefix}.norm2.bias`), NORM_EPS, `${prefix}.norm2`);
   const out = geGluMlp(prog, w, `${prefix}.mlp`, n2, y); // [B, L, out]
-  prog.release(n2, y);
   return out;
 }

@@ -35,14 +35,10 @@ function conv(prog: Program, w: Weights, pre: string, x: Tensor, residual?: Tens
 function residualBlock(prog: Program, w: Weights, pre: string, x: Tensor): Tensor {
   const h1 = norm(prog, w, `${pre}.norm1`, x, true);
   const c1 = conv(prog, w, `${pre}.conv1`, h1); // [B, Cout, H, W]
-  prog.release(h1);
   const h2 = norm(prog, w, `${pre}.norm2`, c1, true);
-  prog.release(c1);
   const changes = c1.shape[1] !== x.shape[1];
   const shortcut = changes ? conv(prog, w, `${pre}.nin_shortcut`, x) : x;
   const y = conv(prog, w, `${pre}.conv2`, h2, shortcut);
-  prog.release(h2);
-  if (changes) prog.release(shortcut);
   return y;
 }
 
@@ -62,11 +58,8 @@ export function attnBlock(prog: Program, w: Weights, pre: string, x: Tensor): Te
   const q = conv(prog, w, `${pre}.q`, h);
   const k = conv(prog, w, `${pre}.k`, h);
   const v = conv(prog, w, `${pre}.v`, h);
-  prog.release(h);
   const a = spatialAttention(prog, q, k, v, { label: `${pre}.attention` });
-  prog.release(q, k, v);
   const y = conv(prog, w, `${pre}.proj_out`, a, x);
-  prog.release(a);
   return y;
 }
 
@@ -86,29 +79,25 @@ function levelResolution(cfg: DecoderConfig, level: number): number {
 export function decoder(prog: Program, w: Weights, cfg: DecoderConfig, z: Tensor): Tensor {
   let h = conv(prog, w, 'decoder.conv_in', z);
   prog.tap('dec.conv_in', h);
-  const step = (next: Tensor) => {
-    prog.release(h);
-    h = next;
-  };
-  step(resnetBlock(prog, w, 'decoder.mid.block_1', h));
-  step(attnBlock(prog, w, 'decoder.mid.attn_1', h));
-  step(resnetBlock(prog, w, 'decoder.mid.block_2', h));
+  h = resnetBlock(prog, w, 'decoder.mid.block_1', h);
+  h = attnBlock(prog, w, 'decoder.mid.attn_1', h);
+  h = resnetBlock(prog, w, 'decoder.mid.block_2', h);
   prog.tap('dec.mid', h);
   for (let i = cfg.chMult.length - 1; i >= 0; i--) {
     const pre = `decoder.up.${i}`;
     const attend = cfg.attnResolutions.includes(levelResolution(cfg, i));
     for (let j = 0; j <= cfg.numResBlocks; j++) {
-      step(resnetBlock(prog, w, `${pre}.block.${j}`, h));
-      if (attend) step(attnBlock(prog, w, `${pre}.attn.${j}`, h));
+      h = resnetBlock(prog, w, `${pre}.block.${j}`, h);
+      if (attend) h = attnBlock(prog, w, `${pre}.attn.${j}`, h);
     }
     prog.tap(`dec.up.${i}.out`, h);
     if (i !== 0) {
-      step(upsampleNearest2x(prog, h, { label: `${pre}.upsample` }));
-      step(conv(prog, w, `${pre}.upsample.conv`, h));
+      h = upsampleNearest2x(prog, h, { label: `${pre}.upsample` });
+      h = conv(prog, w, `${pre}.upsample.conv`, h);
     }
   }
-  step(norm(prog, w, 'decoder.norm_out', h, true));
-  step(conv(prog, w, 'decoder.conv_out', h));
+  h = norm(prog, w, 'decoder.norm_out', h, true);
+  h = conv(prog, w, 'decoder.conv_out', h);
   return h;
 }
 
@@ -124,13 +113,10 @@ export function decodeFromFeatures(prog: Program, w: Weights, cfg: DualTokenConf
   if (feats.shape.length !== 3 || side * side !== L) throw new Error(`decoder: features must be [B, L, C] with L a square, got [${feats.shape}]`);
   const grid = tokensToNchw(prog, feats, side, side, { label: 'decoder.tokens' }); // [B, C, side, side]
   const z = resizeBilinear(prog, grid, cfg.decoder.latentShape, { label: 'decoder_input' }); // [B, C, h, w]
-  prog.release(grid);
   prog.tap('decoder_input', z);
   const pq = postQuantConv(prog, w, z); // [B, decoder_in_channels, h, w]
-  prog.release(z);
   prog.tap('post_quant_conv', pq);
   const recon = decoder(prog, w, cfg.decoder, pq);
-  prog.release(pq);
   prog.tap('recon', recon);
   prog.checkFinite(recon, (found) => `non-finite values in the reconstruction (stage recon): ${describeNonFinite(found)}`);
   return recon;

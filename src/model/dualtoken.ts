@@ -235,7 +235,6 @@ export class DualToken {
       const input = this.persistent([batch, G, G, q.depth], 'i32', 'code_pix');
       const zq = embedCodes(prog, this.weights, this.config, input); // [B, L, E]
       const feats = postquantPix(prog, this.weights, this.config, zq); // [B, L, C]
-      prog.release(zq);
       const recon = decodeFromFeatures(prog, this.weights, this.config, feats); // [B, 3, R, R]
       const rgb8 = toRgb8(prog, recon); // [B, R, R] packed RGB8
       return { input, outputs: [recon, rgb8] };

@@ -102,7 +102,6 @@ function quantize(prog: Program, w: Weights, cfg: DualTokenConfig, branch: Branc
   const margin = r.margin.view([B, h, wd, D]);
   prog.tap(`code_${branch}`, codes);
   prog.tap(`margin_${branch}`, margin);
-  prog.release(margin);
   const zq = rqEmbed(prog, codes, w.get(codebookName(branch), [q.nEmbed + 1, E]), `quantizer_${branch}.z_q`).view([B, L, E]);
   return { codes, zq };
 }
@@ -117,7 +116,6 @@ export function encodeImage(prog: Program, w: Weights, cfg: DualTokenConfig, pix
   let out: Omit<EncoderOutput, 'poolerOutput'> | undefined;
   for (let i = 1; i <= v.numLayers; i++) {
     const y = siglipEncoderLayer(prog, w, v, i - 1, x); // [B, L, C]
-    prog.release(x);
     x = y;
     prog.tap(`hidden_states.${i}`, x);
     if (i === cfg.layerRecon) {
@@ -133,35 +131,28 @@ export function encodeImage(prog: Program, w: Weights, cfg: DualTokenConfig, pix
       if (!pixIn) throw new Error(`layer_recon ${cfg.layerRecon} comes after layer_sem ${cfg.layerSem}`);
       if (shortcut) {
         const sum = addScaled(prog, pixIn, shortcut, cfg.weightShortcut, 'prequant_pix');
-        prog.release(pixIn, shortcut);
         pixIn = sum;
       }
       prog.tap('prequant_pix', pixIn);
       const pix = quantize(prog, w, cfg, 'pix', pixIn);
-      prog.release(pixIn);
       prog.tap('z_q_pix', pix.zq);
       // Semantic branch: its postquant_sem output replaces the hidden state.
       const semIn = attnProjection(prog, w, 'prequant_sem', x, projectionHeads(cfg, 'sem')); // [B, L, E]
       prog.tap('prequant_sem', semIn);
       const sem = quantize(prog, w, cfg, 'sem', semIn);
-      prog.release(semIn);
       prog.tap('z_q_sem_raw', sem.zq);
       const zqSem = attnProjection(prog, w, 'postquant_sem', sem.zq, projectionHeads(cfg, 'sem')); // [B, L, C]
-      prog.release(sem.zq);
       prog.tap('z_q_sem', zqSem);
       out = { codePix: pix.codes, codeSem: sem.codes, zqPix: pix.zq, zqSem };
-      for (const t of Object.values(out)) t.pinned = true; // outputs outlive the layers that follow
-      prog.release(x);
+      for (const t of Object.values(out)) t.pinned = true; // outputs: read after the run, never shared
       x = zqSem;
     }
   }
   if (!out) throw new Error(`layer_sem ${cfg.layerSem} is not a layer of the ${v.numLayers}-layer tower`);
   prog.tap('last_hidden_state', x);
   const post = siglipPostLayerNorm(prog, w, v, x); // [B, L, C]
-  prog.release(x);
   prog.tap('post_layernorm', post);
   const poolerOutput = siglipHead(prog, w, v, post); // [B, C]
-  prog.release(post);
   poolerOutput.pinned = true;
   prog.tap('pooler_output', poolerOutput);
   return { ...out, poolerOutput };

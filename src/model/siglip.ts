@@ -19,9 +19,7 @@ export function siglipEmbeddings(prog: Program, w: Weights, cfg: VisionConfig, p
     bias: w.get(`${pre}.patch_embedding.bias`, [C]),
     label: 'patch_embedding',
   }); // [B, L, C]
-  prog.release(cols);
   const x = addScaled(prog, patches, w.get(`${pre}.position_embedding.weight`, [G * G, C]), 1, 'embeddings'); // [B, L, C]
-  prog.release(patches);
   return x;
 }
 
@@ -29,7 +27,6 @@ export function siglipEmbeddings(prog: Program, w: Weights, cfg: VisionConfig, p
 export function siglipMlp(prog: Program, w: Weights, pre: string, x: Tensor, residual: Tensor): Tensor {
   const h = linear(prog, x, w.get(`${pre}.fc1.weight`), { bias: w.get(`${pre}.fc1.bias`), act: 'gelu_tanh', label: `${pre}.fc1` }); // [B, L, I]
   const y = linear(prog, h, w.get(`${pre}.fc2.weight`), { bias: w.get(`${pre}.fc2.bias`), residual, label: `${pre}.fc2` }); // [B, L, C]
-  prog.release(h);
   return y;
 }
 
@@ -44,14 +41,10 @@ export function siglipEncoderLayer(prog: Program, w: Weights, cfg: VisionConfig,
   const q = proj('q_proj');
   const k = proj('k_proj');
   const v = proj('v_proj'); // each [B, L, C] = [B, L, H * D]
-  prog.release(h1);
   const a = attention(prog, { B, H, D: C / H, Lq: L, Lk: L, q: heads(q), k: heads(k), v: heads(v), label: `${pre}.attn` }); // [B, L, C]
-  prog.release(q, k, v);
   const h = linear(prog, a, w.get(`${pre}.self_attn.out_proj.weight`), { bias: w.get(`${pre}.self_attn.out_proj.bias`), residual: x, label: `${pre}.out_proj` });
-  prog.release(a);
   const h2 = layerNorm(prog, h, w.get(`${pre}.layer_norm2.weight`), w.get(`${pre}.layer_norm2.bias`), eps);
   const y = siglipMlp(prog, w, `${pre}.mlp`, h2, h); // [B, L, C]
-  prog.release(h2, h);
   return y;
 }
 
@@ -70,12 +63,9 @@ export function siglipHead(prog: Program, w: Weights, cfg: VisionConfig, x: Tens
     q: heads(qAll, 0, 0), k: heads(kv, C), v: heads(kv, 2 * C),
     label: `${pre}.attn`,
   }); // [B, 1, C]
-  prog.release(qAll, kv);
   const r = linear(prog, a, w.get(`${pre}.attention.out_proj.weight`), { bias: w.get(`${pre}.attention.out_proj.bias`), label: `${pre}.out_proj` }); // [B, 1, C]
-  prog.release(a);
   const n = layerNorm(prog, r, w.get(`${pre}.layernorm.weight`), w.get(`${pre}.layernorm.bias`), cfg.layerNormEps);
   const y = siglipMlp(prog, w, `${pre}.mlp`, n, r); // [B, 1, C]
-  prog.release(n, r);
   return y.view([B, C]);
 }
 
