@@ -31,8 +31,26 @@ export interface DecoderConfig {
   latentShape: [number, number]; // decoder_latent_shape [h, w]
 }
 
+/** The SigLIP text tower (HF SiglipTextConfig), used for zero-shot classification. */
+export interface TextConfig {
+  hiddenSize: number; // C (also the text embedding width: the head is Linear(C, C))
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  vocabSize: number;
+  /** L: prompts are padded / truncated to exactly this many ids. */
+  maxPositionEmbeddings: number;
+  layerNormEps: number;
+  /** Only a tokenizer uses these (the model never looks at ids). */
+  padTokenId: number | null;
+  bosTokenId: number | null;
+  eosTokenId: number | null;
+}
+
 export interface DualTokenConfig {
   vision: VisionConfig;
+  /** The text tower, when siglip_config.json has a text_config (the presets have none). */
+  text?: TextConfig;
   /** 1-based encoder layer numbers; layerShortcut null = no shortcut. */
   layerShortcut: number | null;
   layerRecon: number;
@@ -83,6 +101,28 @@ export function parseVisionConfig(siglip: Json, where: string): VisionConfig {
     imageSize: field(v, 'image_size', w, isPosInt, 'a positive integer'),
     patchSize: field(v, 'patch_size', w, isPosInt, 'a positive integer'),
     layerNormEps: v.layer_norm_eps === undefined ? 1e-6 : field(v, 'layer_norm_eps', w, (x) => isNum(x) && (x as number) > 0, 'a finite number > 0'),
+  };
+  if (cfg.hiddenSize % cfg.numHeads) throw new Error(`${w}: hidden_size ${cfg.hiddenSize} is not divisible by num_attention_heads ${cfg.numHeads}`);
+  return cfg;
+}
+
+/** HF SiglipTextConfig (`text_config` of a SiglipConfig). */
+export function parseTextConfig(t: Json, where: string): TextConfig {
+  const w = `${where} text_config`;
+  const act = t.hidden_act ?? 'gelu_pytorch_tanh';
+  if (act !== 'gelu_pytorch_tanh') throw new Error(`${w}: hidden_act '${act}' is not supported (only gelu_pytorch_tanh)`);
+  const id = (k: string) => (t[k] === undefined || t[k] === null ? null : field<number>(t, k, w, (v) => Number.isInteger(v) && (v as number) >= 0, 'an integer >= 0'));
+  const cfg: TextConfig = {
+    hiddenSize: field(t, 'hidden_size', w, isPosInt, 'a positive integer'),
+    intermediateSize: field(t, 'intermediate_size', w, isPosInt, 'a positive integer'),
+    numLayers: field(t, 'num_hidden_layers', w, isPosInt, 'a positive integer'),
+    numHeads: field(t, 'num_attention_heads', w, isPosInt, 'a positive integer'),
+    vocabSize: field(t, 'vocab_size', w, isPosInt, 'a positive integer'),
+    maxPositionEmbeddings: field(t, 'max_position_embeddings', w, isPosInt, 'a positive integer'),
+    layerNormEps: t.layer_norm_eps === undefined ? 1e-6 : field(t, 'layer_norm_eps', w, (x) => isNum(x) && (x as number) > 0, 'a finite number > 0'),
+    padTokenId: id('pad_token_id'),
+    bosTokenId: id('bos_token_id'),
+    eosTokenId: id('eos_token_id'),
   };
   if (cfg.hiddenSize % cfg.numHeads) throw new Error(`${w}: hidden_size ${cfg.hiddenSize} is not divisible by num_attention_heads ${cfg.numHeads}`);
   return cfg;
@@ -149,6 +189,11 @@ export function parseConfig(config: Json, siglip: Json | undefined, where = 'con
     decoder: parseDecoder(r, where),
     backbone,
   };
+  const textJson = siglip?.text_config;
+  if (textJson !== undefined && textJson !== null) {
+    if (typeof textJson !== 'object') throw new Error(`siglip_config.json: 'text_config' must be an object`);
+    cfg.text = parseTextConfig(textJson as Json, 'siglip_config.json');
+  }
   const grid = Math.floor(vision.imageSize / vision.patchSize);
   for (const [q, name] of [[cfg.quantPix, 'vq_pix'], [cfg.quantSem, 'vq_sem']] as const) {
     if (q.codeShape[0] !== grid || q.codeShape[1] !== grid) {

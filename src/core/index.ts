@@ -13,3 +13,6 @@ export type { TensorSource, TensorInfo, ByteReader, DType } from './tensor-sourc
 export type { RgbImage } from './image.js';
 export { DualToken, type EncodeResult, type DecodeResult, type DualTokenOptions, type GpuMemory } from '../model/dualtoken.js';
 export { VARIANTS, parseKernelChoice, type KernelChoice, type Precision } from './variants.js';
+export { TextTower, type TextEncodeResult, type ClassifyResult, type TextInput } from '../model/text-model.js';
+export { HfTextTokenizer, type TextTokenizer, type TokenizerOptions } from './tokenizer.js';
+export type { TextConfig } from './config.js';

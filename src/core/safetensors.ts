@@ -95,6 +95,14 @@ class SafetensorsSource implements TensorSource {
     if (!e) throw new Error(`${this.label}: missing tensor '${name}'`);
     return this.reader.read(e.begin, e.byteLength);
   }
+  async readRange(name: string, byteOffset: number, byteLength: number): Promise<Uint8Array> {
+    const e = this.entries.get(name);
+    if (!e) throw new Error(`${this.label}: missing tensor '${name}'`);
+    if (!(Number.isSafeInteger(byteOffset) && Number.isSafeInteger(byteLength) && byteOffset >= 0 && byteLength >= 0 && byteOffset + byteLength <= e.byteLength)) {
+      throw new Error(`${this.label}: tensor '${name}': bytes ${byteOffset}..${byteOffset + byteLength} are outside its ${e.byteLength} bytes`);
+    }
+    return this.reader.read(e.begin + byteOffset, byteLength);
+  }
   async close(): Promise<void> {
     await this.reader.close?.();
   }

@@ -31,6 +31,14 @@ export class MergedSource implements TensorSource {
     return part.read(name);
   }
 
+  /** A range of the owning shard's tensor (read whole and cut when that shard cannot read ranges). */
+  readRange(name: string, byteOffset: number, byteLength: number): Promise<Uint8Array> {
+    const part = this.owner.get(name);
+    if (!part) return Promise.reject(new Error(`${this.label}: missing tensor '${name}'`));
+    if (!part.readRange) return part.read(name).then((b) => b.subarray(byteOffset, byteOffset + byteLength));
+    return part.readRange(name, byteOffset, byteLength);
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.parts.map((p) => p.close?.()));
   }

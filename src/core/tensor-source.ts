@@ -20,6 +20,12 @@ export interface TensorSource {
   info(name: string): TensorInfo | undefined;
   /** The tensor's raw little-endian bytes, contiguous in row-major order. */
   read(name: string): Promise<Uint8Array>;
+  /**
+   * Bytes [byteOffset, byteOffset + byteLength) of the tensor's data, without reading the rest
+   * (the text tower reads single rows of its 1.18 GB token embedding table so). Optional:
+   * sources that cannot (a PyTorch checkpoint) leave it out and callers read the whole tensor.
+   */
+  readRange?(name: string, byteOffset: number, byteLength: number): Promise<Uint8Array>;
   close?(): Promise<void>;
 }
 

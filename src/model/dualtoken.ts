@@ -18,6 +18,8 @@ import type { TensorSource } from '../core/tensor-source.js';
 import { Weights, type LoadProgress } from '../core/weights.js';
 import { decodeFromFeatures, usedByDecoder } from './decoder.js';
 import { embedCodes, encodeImage, postquantPix, prepareEncoderWeights, usedByEncoder, usedByPrepare } from './encoder.js';
+import type { TextTokenizer } from '../core/tokenizer.js';
+import { TextTower, type ClassifyResult, type TextEncodeResult, type TextInput } from './text-model.js';
 
 export interface EncodeResult {
   batch: number;
@@ -68,6 +70,14 @@ export interface DualTokenOptions {
    * reaching a quantizer or the reconstruction still fail the call, naming the stage.
    */
   allowNonFinite?: boolean;
+  /**
+   * Where the text tower's weights are read from at its first use (encodeText / classify): a
+   * function (re)opening the weights, the source it returns closed by dispose(). Default: the
+   * source given to create(), which must then still be open at that time.
+   */
+  textSource?: () => Promise<TensorSource>;
+  /** Turns label strings into ids for encodeText / classify (see core/tokenizer.ts); a function is called at the first string. */
+  tokenizer?: TextTokenizer | (() => TextTokenizer);
 }
 
 interface Compiled {
@@ -97,6 +107,8 @@ export class DualToken {
   /** Calls queued or running, on any program (dispose() frees the memory once none is left). */
   private inFlight = 0;
   private disposed = false;
+  private textTower?: TextTower;
+  private textOptions: Pick<DualTokenOptions, 'textSource' | 'tokenizer' | 'allowNonFinite'> & { source?: TensorSource } = {};
 
   private constructor(
     readonly gpu: Gpu,
@@ -126,7 +138,52 @@ export class DualToken {
     variantsOf(kernels).override(opts.kernels ?? {});
     const keep = opts.programsPerStage ?? 2;
     if (!(Number.isInteger(keep) && keep >= 1)) throw new Error(`programsPerStage ${keep}: needs an integer >= 1`);
-    return new DualToken(gpu, config, weights, kernels, opts.keepTaps ?? false, keep, opts.onNewProgram);
+    const model = new DualToken(gpu, config, weights, kernels, opts.keepTaps ?? false, keep, opts.onNewProgram);
+    model.textOptions = { textSource: opts.textSource, tokenizer: opts.tokenizer, allowNonFinite: opts.allowNonFinite, source };
+    return model;
+  }
+
+  /**
+   * Where the text side reads its weights from (a function reopening them: the Node loader closes
+   * the source after create) and its tokenizer; before the first text call only.
+   */
+  configureText(o: Pick<DualTokenOptions, 'textSource' | 'tokenizer'>): void {
+    if (this.textTower) throw new Error('configureText: the text tower is already in use');
+    if (o.textSource) this.textOptions.textSource = o.textSource;
+    if (o.tokenizer) this.textOptions.tokenizer = o.tokenizer;
+  }
+
+  /** The text tower (text-model.ts), created at first use; its weights load at its first encode. */
+  text(): TextTower {
+    this.alive('text');
+    const o = this.textOptions;
+    this.textTower ??= new TextTower({
+      gpu: this.gpu,
+      kernels: this.kernels,
+      config: this.config,
+      openSource: async () => (o.textSource ? { source: await o.textSource(), owned: true } : { source: o.source!, owned: false }),
+      keepTaps: this.keepTaps,
+      allowNonFinite: o.allowNonFinite,
+      onNewProgram: this.onNewProgram,
+      tokenizer: o.tokenizer,
+    });
+    return this.textTower;
+  }
+
+  /** Text embeddings of T prompts: ids [T, L] (L = max_position_embeddings), or strings through the tokenizer. */
+  encodeText(inputIds: Int32Array | string[], count?: number): Promise<TextEncodeResult> {
+    const input: TextInput = Array.isArray(inputIds) ? inputIds : { inputIds, count: count ?? inputIds.length / this.text().length };
+    return this.text().encode(input);
+  }
+
+  /**
+   * Zero-shot classification: images (RgbImage[], or pixel_values with their batch size) against
+   * T texts (ids or strings). logits_per_image = image_embeds @ text_embeds^T * exp(logit_scale)
+   * + logit_bias, probs = sigmoid(logits) per pair; text embeddings cached per label set.
+   */
+  async classify(images: RgbImage[] | { pixelValues: Float32Array; batch: number }, texts: TextInput): Promise<ClassifyResult> {
+    const enc = Array.isArray(images) ? await this.encodeImages(images) : await this.encode(images.pixelValues, images.batch);
+    return this.text().classifyEmbeddings(enc.embedding, enc.batch, texts);
   }
 
   /** Which kernel variant each op records, and why (override, tuned or the adapter default). */
@@ -395,5 +452,6 @@ export class DualToken {
     this.encoders.clear();
     this.decoders.clear();
     this.weights.destroy();
+    this.textTower?.dispose();
   }
 }

@@ -26,10 +26,13 @@ import { readBytes, readImage } from './io.js';
 import { Progress } from './progress.js';
 import { loadDualToken, locateModel } from './load.js';
 import { oneLine } from './messages.js';
+import { classifyCommand, encodeTextCommand, type TextCommandContext } from './text-commands.js';
 import { STDOUT, checkExtension, checkNotInputs, checkWritableFile, checkWritableFolder, folderOutputs, writeFile, writeOutput } from './output.js';
 
 const USAGE = `usage:
   dualtoken encode --model DIR [--pixel-values FILE.safetensors] [IMAGE ...] --out OUT.safetensors|OUT.json|- [--format safetensors|json]
+  dualtoken encode-text --model DIR (--input-ids IDS.safetensors | TEXT ...) --out OUT.safetensors [--tokenizer tokenizer.json]
+  dualtoken classify --model DIR (IMAGE ... | --pixel-values F) (--labels "a cat" "a dog" ... | --labels-file F | --input-ids IDS.safetensors) [--template "a photo of {}."] [--top K] [--out OUT.safetensors] [--tokenizer tokenizer.json]
   dualtoken decode --model DIR CODES.safetensors|CODES.json --out OUT.safetensors|OUT.png|- [--format safetensors|png]
   dualtoken reconstruct --model DIR IMAGE [IMAGE ...] --out OUT.png|DIR
   dualtoken info --model DIR
@@ -46,7 +49,7 @@ options: --adapter auto|cpu|ICD.json (WebGPU adapter), --quiet (no progress), --
   --precision f32|f16 (f16: linear (CPU adapters: and 1x1 conv) weights stored as halves, math in f32; faster encode on
   CPU adapters, outputs off by ~1e-3 of their size and codes may differ from the official model's; default f32)`;
 
-const VALUE_FLAGS = ['model', 'pixel-values', 'out', 'adapter', 'format', 'dtype', 'preset', 'batch', 'batch-size', 'reps', 'json', 'kernel', 'precision'];
+const VALUE_FLAGS = ['model', 'pixel-values', 'out', 'adapter', 'format', 'dtype', 'preset', 'batch', 'batch-size', 'reps', 'json', 'kernel', 'precision', 'input-ids', 'labels', 'labels-file', 'template', 'top', 'tokenizer'];
 const SWITCHES = ['quiet', 'help', 'drop-text-tower', 'drop-ema', 'profile', 'autotune', 'allow-nonfinite', 'exif-rotate'];
 
 /** A batch where some inputs failed: the others were written; the exit status is still non-zero. */
@@ -310,8 +313,11 @@ export async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
+    const textCtx: TextCommandContext = { argv: argv.slice(1), openModel: (a) => openModel(a), readPixelValues, readImage: imageReader(args) };
     const commands: Record<string, () => Promise<void>> = {
       encode: () => encodeCommand(args),
+      'encode-text': () => encodeTextCommand(args, textCtx),
+      classify: () => classifyCommand(args, textCtx),
       decode: () => decodeCommand(args),
       reconstruct: () => reconstructCommand(args),
       info: () => infoCommand(need(args, 'model'), kernelOptions(args)),

@@ -9,6 +9,7 @@ import type { ShaderSources } from '../core/kernels.js';
 import type { TensorSource } from '../core/tensor-source.js';
 import { DualToken, type DualTokenOptions } from '../model/dualtoken.js';
 import { openWeightsFile, shardFiles } from './files.js';
+import { findTokenizerFile, loadTokenizerFile } from './tokenizer.js';
 import { fileTuneStorage } from './autotune-cache.js';
 import { compileNotice } from './compile-notice.js';
 import { createNodeGpu } from './gpu.js';
@@ -92,7 +93,13 @@ export async function loadDualToken(path: string, opts: LoadOptions = {}): Promi
   try {
     // With a log: a notice before a first run that compiles kernels new to this machine.
     const onNewProgram = opts.log && compileNotice(gpu, opts.log);
-    return await DualToken.create(gpu, opts.shaders ?? loadShaders(), files.config, files.source, { tuneStorage: fileTuneStorage(), onNewProgram, ...opts });
+    // The text tower's weights are read lazily, at the first text call: it reopens the file.
+    // so is a tokenizer.json beside the weights, for text given as strings.
+    const textSource = () => openWeightsFile(files.weightsPath);
+    const tokenizerPath = findTokenizerFile(path);
+    const text = files.config.text;
+    const tokenizer = tokenizerPath && text ? () => loadTokenizerFile(tokenizerPath, text) : undefined;
+    return await DualToken.create(gpu, opts.shaders ?? loadShaders(), files.config, files.source, { tuneStorage: fileTuneStorage(), onNewProgram, textSource, tokenizer, ...opts });
   } finally {
     await files.source.close?.();
   }
