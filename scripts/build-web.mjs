@@ -3,7 +3,11 @@
 // Web build (esbuild): the browser engine and its pages, into dist/web/.
 //
 //   dist/web/dualtoken.js (+ .map)  ESM bundle of src/browser/index.ts, the WGSL kernels inside
+//                                   (package entry `dualtoken-webgpu/browser`)
 //   dist/web/dualtoken.d.ts         re-exports the declarations tsc writes to dist/browser/ (npm run build)
+//   dist/web/dualtoken-worker-thread.js  the engine in a Web Worker (src/browser/worker.ts), kernels inside
+//   dist/web/dualtoken-worker.js    the page's client of that worker (src/browser/worker-client.ts, no engine
+//                                   code; package entry `dualtoken-webgpu/worker`), + .d.ts
 //   dist/web/demo.js, test.js       the pages web/demo.ts and web/test.ts; they import the engine
 //                                   from ./dualtoken.js at run time (so the pages exercise the
 //                                   published bundle, not a second copy of it)
@@ -25,6 +29,7 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(REPO, 'dist', 'web');
 const SHADER_DIR = join(REPO, 'shaders');
 const BROWSER_INDEX = join(REPO, 'src', 'browser', 'index.ts');
+const WORKER_CLIENT = join(REPO, 'src', 'browser', 'worker-client.ts');
 
 const watch = process.argv.includes('--watch');
 const minify = process.argv.includes('--minify');
@@ -59,13 +64,19 @@ const jpegWasmPlugin = {
   },
 };
 
-/** Pages import the engine as '../src/browser/index.js'; in the page bundles that becomes './dualtoken.js'. @type {import('esbuild').Plugin} */
+/**
+ * Pages import the engine as '../src/browser/index.js' and the worker client as
+ * '../src/browser/worker-client.js'; in the page bundles those become './dualtoken.js' and
+ * './dualtoken-worker.js'. @type {import('esbuild').Plugin}
+ */
 const engineExternal = {
   name: 'dualtoken-engine-external',
   setup(b) {
-    b.onResolve({ filter: /src\/browser\/index(\.js|\.ts)?$/ }, (args) => {
+    b.onResolve({ filter: /src\/browser\/(index|worker-client)(\.js|\.ts)?$/ }, (args) => {
       const target = resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
-      if (target === BROWSER_INDEX || target === BROWSER_INDEX.replace(/\.ts$/, '')) return { path: './dualtoken.js', external: true };
+      const is = (/** @type {string} */ f) => target === f || target === f.replace(/\.ts$/, '');
+      if (is(BROWSER_INDEX)) return { path: './dualtoken.js', external: true };
+      if (is(WORKER_CLIENT)) return { path: './dualtoken-worker.js', external: true };
       return undefined;
     });
   },
@@ -89,6 +100,9 @@ const common = {
 /** @type {import('esbuild').BuildOptions[]} */
 const builds = [
   { ...common, entryPoints: { dualtoken: BROWSER_INDEX }, outdir: OUT, plugins: [shadersPlugin, jpegWasmPlugin] },
+  { ...common, entryPoints: { 'dualtoken-worker-thread': join(REPO, 'src', 'browser', 'worker.ts') }, outdir: OUT, plugins: [shadersPlugin, jpegWasmPlugin] },
+  // The client holds no engine code (type imports only); a Node import or the engine reaching it is an error.
+  { ...common, entryPoints: { 'dualtoken-worker': WORKER_CLIENT }, outdir: OUT, plugins: [] },
   { ...common, entryPoints: { demo: join(REPO, 'web', 'demo.ts'), test: join(REPO, 'web', 'test.ts') }, outdir: OUT, plugins: [engineExternal, shadersPlugin, jpegWasmPlugin] },
 ];
 
@@ -96,6 +110,11 @@ function writeTypes() {
   // tsc (npm run build) emits src/browser/*.d.ts into dist/browser/; point the bundle at them.
   const dts = join(REPO, 'dist', 'browser', 'index.d.ts');
   writeFileSync(join(OUT, 'dualtoken.d.ts'), `// Types of dualtoken.js: the declarations tsc emits for src/browser/index.ts (npm run build).\nexport * from '../browser/index.js';\n`);
+  writeFileSync(
+    join(OUT, 'dualtoken-worker.d.ts'),
+    `// Types of dualtoken-worker.js: the declarations tsc emits for src/browser/worker-client.ts (npm run build).\nexport * from '../browser/worker-client.js';\n`,
+  );
+  writeFileSync(join(OUT, 'dualtoken-worker-thread.d.ts'), `// dualtoken-worker-thread.js is a Web Worker script (new Worker(url, { type: 'module' })): it exports nothing.\nexport {};\n`);
   if (!existsSync(dts)) console.warn(`note: ${relative(REPO, dts)} does not exist yet: run \`npm run build\` (tsc) for the bundle's types`);
 }
 
@@ -103,7 +122,7 @@ function writeTypes() {
 function report(meta) {
   if (!meta) return;
   for (const [file, o] of Object.entries(meta.outputs)) {
-    if (file.endsWith('.js')) console.log(`  ${file.padEnd(26)} ${(o.bytes / 1024).toFixed(1).padStart(7)} KiB`);
+    if (file.endsWith('.js')) console.log(`  ${file.padEnd(36)} ${(o.bytes / 1024).toFixed(1).padStart(7)} KiB`);
   }
 }
 

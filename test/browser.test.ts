@@ -3,12 +3,12 @@
 // page loads the golden case `tiny` by URL (Range requests + Cache API), runs encode + decode in
 // the page and hands the results back for comparison with the golden reference. No WebGPU in the
 // browser is a failure, not a skip.
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe as suite, expect, it } from 'vitest';
 import type { DemoState } from '../web/demo.js';
-import type { GoldenRun } from '../web/test.js';
+import type { FirstRuns, GoldenRun, WorkerRun } from '../web/test.js';
 import { REPO, buildWeb, collectPageLog, launchChromium, startWebServer, type RunningServer } from './helpers/browser.js';
 import { Golden, REL_TO_MAX, caseDir, compareFloat, describe } from './helpers/golden.js';
 
@@ -124,35 +124,180 @@ suite('browser: headless Chromium with WebGPU', () => {
     for (const [name, v] of Object.entries(r)) expect({ name, ...v }).toEqual({ name, width: 105, height: 97, differing: 0 });
   });
 
-  it('runs the demo page and saves a screenshot (test/artifacts/demo.png)', async () => {
-    const demo = await browser.newPage({ viewport: { width: 1200, height: 1100 } });
+  it('creates pipelines asynchronously in the browser: a failing one rejects naming its kernel, nothing leaks to the device', async () => {
+    const r = await inPage(() => window.dualtokenTest.asyncPipelineErrors());
+    console.log(`async pipeline errors: ${JSON.stringify(r)}`);
+    expect(r.pipeline).toMatch(/^kernel 'too_wide': pipeline creation failed/);
+    expect(r.wgsl).toMatch(/^kernel 'bad_type': WGSL does not compile/);
+    expect(r.good).toBe(true);
+    expect(r.deviceOk).toBe('ok');
+  });
+
+  it('runs the model in a Web Worker (dualtoken-worker.js): golden codes, images in, pixels out', async () => {
+    const r: WorkerRun = await inPage((url: string) => window.dualtokenTest.inWorker(url), CASE_URL);
+    console.log(`worker: adapter ${r.adapter}; ms ${JSON.stringify(Object.fromEntries(Object.entries(r.ms).map(([k, v]) => [k, Math.round(v)])))}; ${r.progressCalls} progress messages`);
+    const golden = await Golden.open('tiny');
+    const codePix = Array.from((await golden.get('code_pix')).data);
+    expect(r.imageSize).toBe(64);
+    expect(r.progressCalls).toBeGreaterThan(0);
+    expect(r.pixelCodes).toEqual(codePix);
+    expect(r.semanticCodes).toEqual(Array.from((await golden.get('code_sem')).data));
+    expect(r.fromBlobs, 'encodeImages(PNG Blobs) in the worker').toEqual(codePix);
+    expect(r.fromBitmaps, 'encodeImages(ImageBitmaps, transferred)').toEqual(codePix);
+    expect(r.fromBuffers, 'encodeImages(ArrayBuffers of the files, transferred)').toEqual(codePix);
+    expect(r.bitmapDetached, 'an ImageBitmap sent to the worker is transferred').toBe(true);
+    const failures: string[] = [];
+    for (const [name, got, ref] of [
+      ['worker recon', r.recon, 'recon_from_codes'],
+      ['worker embedding', r.embedding, 'pooler_output'],
+    ] as const) {
+      const c = compareFloat(name, got, await golden.get(ref));
+      if (!(c.relToMax <= REL_TO_MAX)) failures.push(describe(c));
+    }
+    expect(failures).toEqual([]);
+    expect(r.reconShape).toEqual([2, 3, 64, 64]);
+    expect(r.images8).toBe(2);
+    expect(r.afterDispose).toMatch(/disposed/);
+  });
+
+  // A measurement, run when asked: DUALTOKEN_BROWSER_TIMINGS=<rounds> (each round ~17 s).
+  const timingRounds = Number(process.env.DUALTOKEN_BROWSER_TIMINGS ?? 0);
+  it.runIf(timingRounds > 0)('times the first and second encode / decode: pipelines created sync, async, async + prepared at load (fresh browser each)', async () => {
+    // A browser of its own per run: Chromium keeps compiled pipelines in its GPU process, so a
+    // second run in the same browser would not compile. Timings are reported, not asserted.
+    const modes = [
+      { asyncPipelines: false, prepare: [] },
+      { asyncPipelines: true, prepare: [] },
+      { asyncPipelines: true, prepare: [2] },
+    ];
+    const golden = Array.from((await (await Golden.open('tiny')).get('code_pix')).data);
+    const rows: string[] = [];
+    for (let round = 0; round < timingRounds; round++) {
+      for (const mode of modes) {
+        const fresh = await launchChromium();
+        try {
+          const p = await fresh.newPage();
+          const plog = collectPageLog(p);
+          await p.goto(`${server.url}/test.html`);
+          await p.waitForFunction(() => 'dualtokenTest' in window, undefined, { timeout: 30_000 });
+          const r: FirstRuns = await p.evaluate((arg) => window.dualtokenTest.firstRuns(arg.url, arg.mode), { url: CASE_URL, mode }).catch((e: Error) => {
+            throw new Error(`${e.message}\n${plog.join('\n')}`);
+          });
+          expect(r.pixelCodes).toEqual(golden);
+          const ms = Object.fromEntries(Object.entries(r.ms).map(([k, v]) => [k, Math.round(v)]));
+          rows.push(`${mode.asyncPipelines ? 'async' : 'sync '}${mode.prepare.length ? ` prepare [${mode.prepare}]` : '            '}: ${JSON.stringify(ms)}`);
+        } finally {
+          await fresh.close();
+        }
+      }
+    }
+    console.log(`first / second run, ms (B=2, tiny):\n${rows.join('\n')}`);
+  });
+
+  /** Opens the demo with these URL parameters, waits until it is done or failed, returns its state. */
+  async function demoRun(params: string, shot: string, busyShot?: string) {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const demo = await browser.newPage({ viewport: { width: 1200, height: 1000 }, acceptDownloads: true });
     const demoLog = collectPageLog(demo);
+    await demo.goto(`${server.url}/index.html?${params}`);
+    if (busyShot) {
+      // Best effort, not asserted: the busy bar and the disabled controls while it loads / runs.
+      await demo
+        .waitForFunction(() => !document.getElementById('status')!.hidden, undefined, { timeout: 10_000, polling: 10 })
+        .then(() => demo.screenshot({ path: join(ARTIFACTS, busyShot) }))
+        .catch(() => {});
+    }
+    await demo.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state ?? ''), undefined, { timeout: 120_000 });
+    const result = await demo.evaluate(() => {
+      const d: DemoState = window.dualtokenDemo;
+      const err = document.getElementById(d.errorAt === 'image' ? 'imageError' : 'modelError')!;
+      const box = err.getBoundingClientRect();
+      return {
+        state: document.body.dataset.state,
+        error: d.error,
+        errorAt: d.errorAt,
+        errorShown: err.textContent ?? '',
+        errorInView: box.height > 0 && box.top >= 0 && box.bottom <= window.innerHeight,
+        adapter: d.adapter,
+        timings: d.timings,
+        loadMs: d.loadMs,
+        stages: d.stages,
+        controlsDisabledWhileBusy: d.controlsDisabledWhileBusy,
+        controlsEnabledAfter: Array.from(document.querySelectorAll<HTMLButtonElement>('#modelSection button, #imageSection button')).every((b) => !b.disabled),
+        statusHidden: document.getElementById('status')!.hidden,
+        pixelCodes: Array.from(d.pixelCodes ?? []),
+        embedding: Array.from(d.embedding ?? []),
+        embeddingStats: document.getElementById('embeddingStats')!.textContent ?? '',
+        notice: document.querySelector('.notice')?.textContent ?? '',
+        cells: document.querySelectorAll('#pixGrid div').length,
+      };
+    });
+    await demo.screenshot({ path: join(ARTIFACTS, shot) });
+    return { demo, demoLog, result };
+  }
+
+  it('runs the demo page (engine in a worker) and saves a screenshot (test/artifacts/demo.png)', async () => {
+    const { demo, demoLog, result } = await demoRun(`model=${encodeURIComponent(DEMO_MODEL_URL)}&image=${encodeURIComponent('/golden/tiny/input_0.png')}&run=1`, 'demo.png', 'demo-busy.png');
     try {
-      await demo.goto(`${server.url}/index.html?model=${encodeURIComponent(DEMO_MODEL_URL)}&image=${encodeURIComponent('/golden/tiny/input_0.png')}&run=1`);
-      await demo.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state ?? ''), undefined, { timeout: 60_000 });
-      const result = await demo.evaluate(() => {
-        const d: DemoState = window.dualtokenDemo;
-        return {
-          state: document.body.dataset.state,
-          error: d.error,
-          adapter: d.adapter,
-          timings: d.timings,
-          loadMs: d.loadMs,
-          pixelCodes: Array.from(d.pixelCodes ?? []),
-          cells: document.querySelectorAll('#pixGrid div').length,
-        };
-      });
-      mkdirSync(ARTIFACTS, { recursive: true });
-      await demo.screenshot({ path: join(ARTIFACTS, 'demo.png'), fullPage: true });
+      await demo.screenshot({ path: join(ARTIFACTS, 'demo-full.png'), fullPage: true });
       expect(result.error, demoLog.join('\n')).toBeUndefined();
       expect(result.state).toBe('done');
       console.log(`demo: adapter ${result.adapter}; load ${Math.round(result.loadMs ?? 0)} ms; ${result.timings.map((t) => `${t.stage} ${t.ms.toFixed(1)} ms`).join('; ')}`);
-      // input_0.png through the demo (browser decode, GPU preprocessing, encode) gives the golden codes of image 0.
-      const codePix = Array.from((await (await Golden.open('tiny')).get('code_pix')).data);
+      // input_0.png through the demo (decode, GPU preprocessing, encode in the worker) gives the golden codes of image 0.
+      const golden = await Golden.open('tiny');
+      const codePix = Array.from((await golden.get('code_pix')).data);
       expect(result.pixelCodes).toEqual(codePix.slice(0, codePix.length / 2));
       expect(result.cells).toBe(16);
+      // Busy state: the stages were shown and every control was disabled meanwhile; all back after.
+      expect(result.stages.some((s) => s.startsWith('loading'))).toBe(true);
+      expect(result.stages.some((s) => s.startsWith('encoding'))).toBe(true);
+      expect(result.stages.some((s) => s.startsWith('decoding'))).toBe(true);
+      expect(result.controlsDisabledWhileBusy).toBe(true);
+      expect(result.controlsEnabledAfter).toBe(true);
+      expect(result.statusHidden).toBe(true);
+      // The embedding is shown, and it is the golden one.
+      expect(result.embeddingStats).toMatch(/^64 dimensions · L2 norm/);
+      const pooled = await golden.get('pooler_output'); // [2, 64]: image 0 is the first row
+      const emb = compareFloat('demo embedding', result.embedding, { shape: [1, 64], data: pooled.data.subarray(0, 64) });
+      expect(emb.relToMax).toBeLessThanOrEqual(REL_TO_MAX);
+      expect(result.notice).toMatch(/random weights/);
+      // Downloads: the codes in the CLI's JSON format, the embedding.
+      const [codesFile] = await Promise.all([demo.waitForEvent('download'), demo.click('#downloadCodes')]);
+      const codes = JSON.parse(readFileSync(await codesFile.path(), 'utf8')) as { shape: number[]; pixel: number[]; semantic_shape: number[]; semantic: number[] };
+      expect(codesFile.suggestedFilename()).toBe('input_0.codes.json');
+      expect(codes.shape).toEqual([1, 4, 4, codePix.length / 2 / 16]);
+      expect(codes.pixel).toEqual(result.pixelCodes);
+      expect(codes.semantic.length).toBe(codes.semantic_shape.reduce((a, b) => a * b, 1));
+      const [embFile] = await Promise.all([demo.waitForEvent('download'), demo.click('#downloadEmbedding')]);
+      const embJson = JSON.parse(readFileSync(await embFile.path(), 'utf8')) as { shape: number[]; embedding: number[] };
+      expect(embJson.shape).toEqual([1, 64]);
+      expect(embJson.embedding).toEqual(result.embedding);
     } finally {
       await demo.close();
+    }
+  });
+
+  it('shows a failing load next to the model field, and a failing image next to the image controls, in view', async () => {
+    const bad = await demoRun(`model=${encodeURIComponent('/models/no-such-model/')}&image=${encodeURIComponent('/golden/tiny/input_0.png')}&run=1`, 'demo-model-error.png');
+    try {
+      expect(bad.result.state).toBe('error');
+      expect(bad.result.errorAt).toBe('model');
+      expect(bad.result.errorShown).toMatch(/no-such-model/);
+      expect(bad.result.errorInView).toBe(true);
+      expect(bad.result.controlsEnabledAfter).toBe(true);
+    } finally {
+      await bad.demo.close();
+    }
+    const notImage = await demoRun(`model=${encodeURIComponent(DEMO_MODEL_URL)}&image=${encodeURIComponent('/golden/tiny/config.json')}&run=1`, 'demo-image-error.png');
+    try {
+      expect(notImage.result.state).toBe('error');
+      expect(notImage.result.errorAt).toBe('image');
+      expect(notImage.result.errorShown.length).toBeGreaterThan(0);
+      expect(notImage.result.errorInView).toBe(true);
+      expect(notImage.result.controlsEnabledAfter).toBe(true);
+      console.log(`demo errors: model: ${bad.result.errorShown}; image: ${notImage.result.errorShown}`);
+    } finally {
+      await notImage.demo.close();
     }
   });
 });

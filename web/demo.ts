@@ -1,24 +1,20 @@
-// The demo page (web/index.html): load a model by URL, tokenize an image, show the reconstruction
-// and the code grids. Imports the engine from the published bundle (./dualtoken.js at run time).
+// The demo page (web/index.html): load a model by URL, tokenize an image, show the reconstruction,
+// the code grids and the embedding. The engine runs in a Web Worker (./dualtoken-worker.js, the
+// package entry `dualtoken-webgpu/worker`): the page stays responsive while weights load and
+// kernels compile, and it holds no engine code.
 //
 // URL parameters (also what the browser test uses): ?model=<url> sets the model field,
 // &image=<url> picks an image, &run=1 loads the model and runs that image at once.
 // document.body.dataset.state: starting | ready | loading | loaded | running | done | error.
 import {
   DEFAULT_CACHE_NAME,
-  imageToRgb,
-  loadDualTokenFromUrl,
-  preprocessImages,
-  reconToRgb,
-  drawRgb,
-  requestBrowserGpu,
-  type DualToken,
-  type Gpu,
+  loadDualTokenInWorker,
+  type DualTokenWorker,
+  type EncodeImagesResult,
   type HttpReaderStats,
-  type ImageInput,
   type LoadProgress,
   type RgbImage,
-} from '../src/browser/index.js';
+} from '../src/browser/worker-client.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -30,7 +26,7 @@ interface Timing {
 
 export interface DemoState {
   adapter?: string;
-  model?: DualToken;
+  model?: DualTokenWorker;
   modelUrl?: string;
   loadMs?: number;
   download?: HttpReaderStats;
@@ -38,10 +34,19 @@ export interface DemoState {
   runs: number;
   pixelCodes?: Int32Array;
   semanticCodes?: Int32Array;
+  embedding?: Float32Array;
+  /** The last error, and the control it belongs to. */
   error?: string;
+  errorAt?: 'model' | 'image';
+  /** Every busy-stage text shown, in order (the browser test reads it). */
+  stages: string[];
+  /** Whether every control was disabled while the last run was busy. */
+  controlsDisabledWhileBusy?: boolean;
+  /** The image name of the last run (download file names). */
+  imageName?: string;
 }
 
-const state: DemoState = { timings: [], runs: 0 };
+const state: DemoState = { timings: [], runs: 0, stages: [] };
 declare global {
   interface Window {
     dualtokenDemo: DemoState;
@@ -49,17 +54,51 @@ declare global {
 }
 window.dualtokenDemo = state;
 
-let gpuPromise: Promise<Gpu> | undefined;
 let busy = false;
 
 function setState(s: string): void {
   document.body.dataset.state = s;
 }
 
-function showError(e: unknown): void {
+// ---------------------------------------------------------------------------------------------
+// Busy state, errors next to their control
+
+/** The controls a run or a load must not be started from while one is going. */
+function controls(): (HTMLButtonElement | HTMLInputElement)[] {
+  return Array.from(document.querySelectorAll<HTMLButtonElement | HTMLInputElement>('#modelSection button, #modelSection input, #imageSection button, #imageSection input'));
+}
+
+function setBusy(stage: string | undefined): void {
+  busy = stage !== undefined;
+  for (const c of controls()) c.disabled = busy;
+  $('drop').classList.toggle('disabled', busy);
+  const status = $('status');
+  status.hidden = !busy;
+  if (stage !== undefined) {
+    $('statusText').textContent = stage;
+    state.stages.push(stage);
+  }
+}
+
+function stage(text: string): void {
+  $('statusText').textContent = text;
+  state.stages.push(text);
+}
+
+function clearErrors(): void {
+  $('modelError').textContent = '';
+  $('imageError').textContent = '';
+  state.error = undefined;
+  state.errorAt = undefined;
+}
+
+function showError(e: unknown, at: 'model' | 'image'): void {
   const msg = e instanceof Error ? e.message : String(e);
   state.error = msg;
-  $('error').textContent = msg;
+  state.errorAt = at;
+  const el = $(at === 'model' ? 'modelError' : 'imageError');
+  el.textContent = msg;
+  el.scrollIntoView({ block: 'nearest' });
   setState('error');
   console.error(e);
 }
@@ -68,97 +107,138 @@ function mb(bytes: number): string {
   return bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`;
 }
 
-function gpu(): Promise<Gpu> {
-  gpuPromise ??= requestBrowserGpu().then((g) => {
-    state.adapter = g.describe();
-    const f = ['shader-f16', 'timestamp-query', 'subgroups'].filter((x) => g.has(x as 'shader-f16'));
-    $('adapter').textContent = `WebGPU: ${state.adapter}${f.length ? ` · ${f.join(', ')}` : ''}`;
-    return g;
-  });
-  return gpuPromise;
-}
-
 // ---------------------------------------------------------------------------------------------
-// Model
+// Model (in the worker)
 
-async function loadModel(): Promise<DualToken> {
+/** Which control a failure belongs to: the model's load, or the image's run. */
+class ModelError extends Error {}
+
+async function loadModel(): Promise<DualTokenWorker> {
   const url = $<HTMLInputElement>('modelUrl').value.trim();
   if (state.model && state.modelUrl === url) return state.model;
-  state.model?.dispose();
+  const old = state.model;
   state.model = undefined;
+  await old?.dispose();
   setState('loading');
   const bar = $<HTMLProgressElement>('loadBar');
   const text = $('loadText');
   bar.value = 0;
   text.textContent = `opening ${url} …`;
+  stage(`loading the model: ${url}`);
   const t0 = performance.now();
-  const model = await loadDualTokenFromUrl(url, {
-    gpu: await gpu(),
-    onProgress: (p: LoadProgress) => {
-      bar.value = p.totalBytes ? p.bytes / p.totalBytes : 1;
-      text.textContent = `${p.tensors}/${p.totalTensors} tensors · ${mb(p.bytes)} / ${mb(p.totalBytes)}`;
-    },
-    onDownloadStats: (s) => (state.download = s),
-  });
+  let model: DualTokenWorker;
+  try {
+    model = await loadDualTokenInWorker(url, {
+      onProgress: (p: LoadProgress) => {
+        bar.value = p.totalBytes ? p.bytes / p.totalBytes : 1;
+        text.textContent = `${p.tensors}/${p.totalTensors} tensors · ${mb(p.bytes)} / ${mb(p.totalBytes)}`;
+        $('statusText').textContent = `loading the weights: ${p.tensors}/${p.totalTensors} tensors, ${mb(p.bytes)} of ${mb(p.totalBytes)}`;
+      },
+      onDownloadStats: (s) => (state.download = s),
+    });
+  } catch (e) {
+    text.textContent = 'not loaded';
+    throw new ModelError((e as Error).message);
+  }
   state.loadMs = performance.now() - t0;
   state.model = model;
   state.modelUrl = url;
+  state.adapter = model.adapter;
+  $('adapter').textContent = `WebGPU (in a worker): ${model.adapter}`;
   const d = state.download;
   bar.value = 1;
-  text.textContent =
-    `loaded in ${(state.loadMs / 1000).toFixed(2)} s · ${mb(model.weights.byteLength)} on the GPU` +
-    (d ? ` · downloaded ${mb(d.networkBytes)}, from cache ${mb(d.cacheBytes)}${d.cacheDisabled ? ` (cache off: ${d.cacheDisabled})` : ''}` : '');
+  text.textContent = `loaded in ${(state.loadMs / 1000).toFixed(2)} s` + (d ? ` · downloaded ${mb(d.networkBytes)}, from cache ${mb(d.cacheBytes)}${d.cacheDisabled ? ` (cache off: ${d.cacheDisabled})` : ''}` : '');
   setState('loaded');
   return model;
+}
+
+async function loadOnly(): Promise<void> {
+  if (busy) return;
+  clearErrors();
+  setBusy('loading the model');
+  try {
+    await loadModel();
+  } catch (e) {
+    showError(e, 'model');
+  } finally {
+    setBusy(undefined);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Run
 
-async function run(input: ImageInput, label: string): Promise<void> {
+async function run(input: Blob, label: string): Promise<void> {
   if (busy) return;
-  busy = true;
-  $('error').textContent = '';
+  clearErrors();
+  setBusy('starting');
+  state.controlsDisabledWhileBusy = controls().every((c) => c.disabled);
   try {
     const model = await loadModel();
     setState('running');
-    const g = model.gpu;
     const timings: Timing[] = [];
-    const time = async <T>(stage: string, fn: () => Promise<T> | T, note?: string): Promise<T> => {
+    const time = async <T>(what: string, fn: () => Promise<T> | T, note?: string): Promise<T> => {
+      stage(what);
       const t = performance.now();
       const r = await fn();
-      timings.push({ stage, ms: performance.now() - t, note });
+      timings.push({ stage: what, ms: performance.now() - t, note });
       return r;
     };
     const first = state.runs === 0;
-    const rgb = await time('image → RGB (decode, copyExternalImageToTexture)', () => imageToRgb(input, { gpu: g }));
-    drawRgb($<HTMLCanvasElement>('original'), rgb);
-    $('originalCaption').textContent = `original · ${label} · ${rgb.width}×${rgb.height}`;
-    const S = model.imageSize;
-    const pre = await time('preprocess (bicubic resize, crop, normalize)', () => preprocessImages(g, [rgb], S), first ? 'first run: compiles its kernels' : undefined);
-    drawRgb($<HTMLCanvasElement>('input'), pre.images[0]);
-    $('inputCaption').textContent = `model input · ${S}×${S}`;
-    const enc = await time('encode (SigLIP + both quantizers)', () => model.encode(pre.pixelValues, 1), first ? 'first run: compiles its pipelines' : undefined);
-    const dec = await time('decode (pixel codes → image)', () => model.decode(enc.pixelCodes, 1), first ? 'first run: compiles its pipelines' : undefined);
-    await time('draw', () => {
-      // 8-bit RGB made on the GPU by decode(); reconToRgb(dec.recon, dec.shape) gives the same on the CPU.
-      const img: RgbImage = dec.images?.[0] ?? reconToRgb(dec.recon, dec.shape, 0);
-      drawRgb($<HTMLCanvasElement>('recon'), img);
+    // The original as the browser shows it (the worker decodes the file itself: JPEG as Pillow does).
+    await time('showing the original', async () => {
+      const bitmap = await createImageBitmap(input).catch((e: Error) => {
+        throw new Error(`${label}: not an image this browser can decode (${e.message})`);
+      });
+      const c = $<HTMLCanvasElement>('original');
+      c.width = bitmap.width;
+      c.height = bitmap.height;
+      c.getContext('2d')!.drawImage(bitmap, 0, 0);
+      $('originalCaption').textContent = `original · ${label} · ${bitmap.width}×${bitmap.height}`;
+      bitmap.close();
+    });
+    const enc: EncodeImagesResult = await time(
+      'encoding (image decode, preprocessing, SigLIP, both quantizers)',
+      () => model.encodeImages([input], { returnInputs: true }),
+      first ? 'first run: compiles its pipelines' : undefined,
+    );
+    drawRgb($<HTMLCanvasElement>('input'), enc.inputs![0]);
+    $('inputCaption').textContent = `model input · ${model.imageSize}×${model.imageSize}`;
+    const dec = await time('decoding (pixel codes → image)', () => model.decode(enc.pixelCodes.slice(), 1), first ? 'first run: compiles its pipelines' : undefined);
+    await time('drawing', () => {
+      drawRgb($<HTMLCanvasElement>('recon'), dec.images[0]); // 8-bit as the official saver: clamp((x + 1) * 127.5), truncated
       drawGrid($('pixGrid'), 'pixel', enc.pixelCodes, model.config.quantPix.codeShape);
       drawGrid($('semGrid'), 'semantic', enc.semanticCodes, model.config.quantSem.codeShape);
+      drawEmbedding(enc.embedding);
     });
     $('reconCaption').textContent = `reconstruction · ${dec.shape[3]}×${dec.shape[2]}`;
     state.timings = timings;
     state.runs++;
     state.pixelCodes = enc.pixelCodes;
     state.semanticCodes = enc.semanticCodes;
+    state.embedding = enc.embedding;
+    state.imageName = label.replace(/\.[^.]*$/, '') || 'image';
+    for (const id of ['downloadCodes', 'downloadEmbedding']) $<HTMLButtonElement>(id).disabled = false;
     showTimings(timings);
     setState('done');
   } catch (e) {
-    showError(e);
+    showError(e, e instanceof ModelError ? 'model' : 'image');
   } finally {
-    busy = false;
+    setBusy(undefined);
   }
+}
+
+function drawRgb(canvas: HTMLCanvasElement, img: RgbImage): void {
+  canvas.width = img.width;
+  canvas.height = img.height;
+  const rgba = new Uint8ClampedArray(img.width * img.height * 4);
+  for (let i = 0; i < img.width * img.height; i++) {
+    rgba[4 * i] = img.data[3 * i];
+    rgba[4 * i + 1] = img.data[3 * i + 1];
+    rgba[4 * i + 2] = img.data[3 * i + 2];
+    rgba[4 * i + 3] = 255;
+  }
+  canvas.getContext('2d')!.putImageData(new ImageData(rgba, img.width, img.height), 0, 0);
 }
 
 function showTimings(timings: Timing[]): void {
@@ -169,17 +249,12 @@ function showTimings(timings: Timing[]): void {
   }
   rows.push(...timings);
   const total = timings.reduce((s, t) => s + t.ms, 0);
-  const body = $('timings');
-  body.replaceChildren(
-    ...rows.map((t) => tr(t.stage, t.ms, t.note)),
-    tr('image total', total, `run #${state.runs}`),
-  );
+  $('timings').replaceChildren(...rows.map((t) => tr(t.stage, t.ms, t.note)), tr('image total', total, `run #${state.runs}`));
 }
 
-function tr(stage: string, ms: number, note?: string): HTMLTableRowElement {
+function tr(what: string, ms: number, note?: string): HTMLTableRowElement {
   const row = document.createElement('tr');
-  const cells = [stage, `${ms.toFixed(1)} ms`, note ?? ''];
-  cells.forEach((c, i) => {
+  [what, `${ms.toFixed(1)} ms`, note ?? ''].forEach((c, i) => {
     const td = document.createElement('td');
     td.textContent = c;
     if (i === 1) td.className = 'num';
@@ -216,22 +291,80 @@ function drawGrid(el: HTMLElement, kind: string, codes: Int32Array, [h, w, D]: [
 }
 
 // ---------------------------------------------------------------------------------------------
+// The embedding (pooler_output, the language-aligned image vector): one bar per dimension.
+
+function drawEmbedding(e: Float32Array): void {
+  const canvas = $<HTMLCanvasElement>('embedding');
+  const H = 64;
+  canvas.width = Math.max(e.length, 1);
+  canvas.height = H;
+  const ctx = canvas.getContext('2d')!;
+  ctx.clearRect(0, 0, canvas.width, H);
+  let max = 0;
+  let sq = 0;
+  for (const v of e) {
+    max = Math.max(max, Math.abs(v));
+    sq += v * v;
+  }
+  const scale = max > 0 ? (H / 2 - 1) / max : 0;
+  for (let i = 0; i < e.length; i++) {
+    const h = e[i] * scale;
+    ctx.fillStyle = e[i] >= 0 ? '#3b5bdb' : '#e8590c';
+    ctx.fillRect(i, h >= 0 ? H / 2 - h : H / 2, 1, Math.max(Math.abs(h), 0.5));
+  }
+  const first = Array.from(e.subarray(0, 6), (v) => v.toFixed(3)).join(', ');
+  $('embeddingStats').textContent = `${e.length} dimensions · L2 norm ${Math.sqrt(sq).toFixed(3)} · |max| ${max.toFixed(3)} · [${first}${e.length > 6 ? ', …' : ''}]`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Downloads: the codes in the CLI's JSON format (`dualtoken decode codes.json` reads them), the embedding as JSON.
+
+function download(name: string, text: string): void {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+function downloadCodes(): void {
+  const m = state.model;
+  if (!m || !state.pixelCodes || !state.semanticCodes) return;
+  const shape = [1, ...m.config.quantPix.codeShape];
+  const semanticShape = [1, ...m.config.quantSem.codeShape];
+  download(
+    `${state.imageName ?? 'image'}.codes.json`,
+    JSON.stringify({ shape, pixel: Array.from(state.pixelCodes), semantic_shape: semanticShape, semantic: Array.from(state.semanticCodes), files: [state.imageName ?? 'image'] }),
+  );
+}
+
+function downloadEmbedding(): void {
+  if (!state.embedding) return;
+  download(`${state.imageName ?? 'image'}.embedding.json`, JSON.stringify({ shape: [1, state.embedding.length], embedding: Array.from(state.embedding), files: [state.imageName ?? 'image'] }));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Wiring
 
 async function runUrl(url: string): Promise<void> {
+  let blob: Blob;
   try {
     const res = await fetch(url);
     if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-    await run(await res.blob(), url.split('/').pop() ?? url);
+    blob = await res.blob();
   } catch (e) {
-    showError(e);
+    showError(e, 'image');
+    return;
   }
+  await run(blob, url.split('/').pop() ?? url);
 }
 
 function wire(): void {
   $('load').addEventListener('click', () => {
     state.modelUrl = undefined; // reload even when the URL did not change
-    loadModel().catch(showError);
+    void loadOnly();
   });
   $('modelUrl').addEventListener('keydown', (e) => {
     if (e.key === 'Enter') $('load').click();
@@ -246,17 +379,19 @@ function wire(): void {
     if (f) void run(f, f.name);
   });
   document.querySelectorAll<HTMLButtonElement>('button.sample').forEach((b) => b.addEventListener('click', () => void runUrl(b.dataset.src!)));
+  $('downloadCodes').addEventListener('click', downloadCodes);
+  $('downloadEmbedding').addEventListener('click', downloadEmbedding);
   const drop = $('drop');
   drop.addEventListener('dragover', (e) => {
     e.preventDefault();
-    drop.classList.add('over');
+    if (!busy) drop.classList.add('over');
   });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
   drop.addEventListener('drop', (e) => {
     e.preventDefault();
     drop.classList.remove('over');
     const f = e.dataTransfer?.files[0];
-    if (f) void run(f, f.name);
+    if (f && !busy) void run(f, f.name);
   });
 }
 
@@ -265,18 +400,17 @@ async function main(): Promise<void> {
   const params = new URLSearchParams(location.search);
   const model = params.get('model');
   if (model) $<HTMLInputElement>('modelUrl').value = model;
-  try {
-    await gpu();
-  } catch (e) {
+  if (!('gpu' in navigator) || !navigator.gpu) {
     $('adapter').textContent = 'WebGPU: unavailable';
-    showError(e);
+    showError(new Error(isSecureContext ? 'WebGPU is not available in this browser: use one with WebGPU enabled (Chrome/Edge 113+, Firefox 141+, Safari 26+)' : 'WebGPU needs a secure context: open this page over https or from http://localhost'), 'model');
     return;
   }
+  $('adapter').textContent = 'WebGPU: in a worker, once a model is loaded';
   setState('ready');
   const image = params.get('image');
   if (params.get('run') === '1') {
     if (image) await runUrl(image);
-    else await loadModel().catch(showError);
+    else await loadOnly();
   }
 }
 

@@ -2,6 +2,7 @@
 // window.dualtokenTest. It uses only the published bundle (./dualtoken.js): a model by URL,
 // the golden pixel_values read in the page, encode + decode on the page's WebGPU device.
 import {
+  KernelLibrary,
   MemoryReader,
   imageToRgb,
   loadDualTokenFromUrl,
@@ -15,6 +16,7 @@ import {
   type RgbImage,
   type TensorSource,
 } from '../src/browser/index.js';
+import { loadDualTokenInWorker } from '../src/browser/worker-client.js';
 
 export interface EnvReport {
   webgpu: boolean;
@@ -43,6 +45,35 @@ export interface GoldenRun {
   semanticCodesFromPng: number[];
   /** 8-bit reconstruction vs the case's recon_*.png: pixels (channels) that differ, and by how much at most. */
   recon8: { differing: number; maxDiff: number; total: number; gpuVsCpu: number };
+}
+
+/** First and second encode / decode of a model loaded on a fresh device (timings only). */
+export interface FirstRuns {
+  asyncPipelines: boolean;
+  prepare: number[];
+  /** Milliseconds: load (with `prepare`'s compiles), encode_1, encode_2, decode_1, decode_2. */
+  ms: Record<string, number>;
+  pixelCodes: number[];
+}
+
+/** The model in a Web Worker (dualtoken-worker.js): golden pixel_values and the case's PNGs through it. */
+export interface WorkerRun {
+  adapter: string;
+  imageSize: number;
+  progressCalls: number;
+  ms: Record<string, number>;
+  pixelCodes: number[];
+  semanticCodes: number[];
+  embedding: number[];
+  /** encodeImages of the PNGs: as Blobs, as ImageBitmaps (transferred), as ArrayBuffers (transferred). */
+  fromBlobs: number[];
+  fromBitmaps: number[];
+  fromBuffers: number[];
+  bitmapDetached: boolean;
+  recon: number[];
+  reconShape: number[];
+  images8: number;
+  afterDispose: string;
 }
 
 export interface LoadRun {
@@ -167,6 +198,112 @@ async function load(modelUrl: string): Promise<LoadRun> {
   return { ms, download: download! };
 }
 
+/** Times the first and second encode and decode on a device of its own (pipelines created sync or async). */
+async function firstRuns(modelUrl: string, opts: { asyncPipelines: boolean; prepare: number[] }): Promise<FirstRuns> {
+  const g = await requestBrowserGpu({ asyncPipelines: opts.asyncPipelines });
+  const ms: Record<string, number> = {};
+  let t0 = performance.now();
+  const model = await loadDualTokenFromUrl(modelUrl, { gpu: g, asyncPipelines: opts.asyncPipelines, prepare: opts.prepare });
+  ms.load = performance.now() - t0;
+  try {
+    const expected = await openRemote(new URL('expected.safetensors', new URL(modelUrl, location.href)).href);
+    const info = expected.info('pixel_values')!;
+    const pv = toFloat32(await expected.read('pixel_values'), info.dtype, 'pixel_values');
+    const B = info.shape[0];
+    let enc;
+    for (const i of [1, 2]) {
+      t0 = performance.now();
+      enc = await model.encode(pv, B);
+      ms[`encode_${i}`] = performance.now() - t0;
+    }
+    for (const i of [1, 2]) {
+      t0 = performance.now();
+      await model.decode(enc!.pixelCodes, B);
+      ms[`decode_${i}`] = performance.now() - t0;
+    }
+    return { ...opts, ms, pixelCodes: Array.from(enc!.pixelCodes) };
+  } finally {
+    model.dispose();
+    g.destroy();
+  }
+}
+
+async function inWorker(modelUrl: string): Promise<WorkerRun> {
+  const ms: Record<string, number> = {};
+  let t0 = performance.now();
+  let progressCalls = 0;
+  const model = await loadDualTokenInWorker(modelUrl, { onProgress: () => progressCalls++ });
+  ms.load = performance.now() - t0;
+  const expected = await openRemote(new URL('expected.safetensors', new URL(modelUrl, location.href)).href);
+  const info = expected.info('pixel_values')!;
+  const pv = toFloat32(await expected.read('pixel_values'), info.dtype, 'pixel_values');
+  const B = info.shape[0];
+  t0 = performance.now();
+  const enc = await model.encode(pv.slice(), B);
+  ms.encode_first = performance.now() - t0;
+  const pngs = (n: number) => Promise.all(Array.from({ length: n }, (_, b) => fetchBlob(new URL(`input_${b}.png`, new URL(modelUrl, location.href)).href)));
+  const blobs = await pngs(B);
+  t0 = performance.now();
+  const fromBlobs = await model.encodeImages(blobs);
+  ms.encode_images_blobs = performance.now() - t0;
+  const bitmaps = await Promise.all(blobs.map((b) => createImageBitmap(b, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' })));
+  const fromBitmaps = await model.encodeImages(bitmaps);
+  const fromBuffers = await model.encodeImages(await Promise.all(blobs.map((b) => b.arrayBuffer())));
+  t0 = performance.now();
+  const dec = await model.decode(enc.pixelCodes.slice(), B);
+  ms.decode_first = performance.now() - t0;
+  t0 = performance.now();
+  await model.decode(enc.pixelCodes.slice(), B);
+  ms.decode = performance.now() - t0;
+  await model.dispose();
+  const afterDispose = await model.encode(pv, B).then(
+    () => 'resolved',
+    (e: Error) => e.message,
+  );
+  return {
+    adapter: model.adapter,
+    imageSize: model.imageSize,
+    progressCalls,
+    ms,
+    pixelCodes: Array.from(enc.pixelCodes),
+    semanticCodes: Array.from(enc.semanticCodes),
+    embedding: Array.from(enc.embedding),
+    fromBlobs: Array.from(fromBlobs.pixelCodes),
+    fromBitmaps: Array.from(fromBitmaps.pixelCodes),
+    fromBuffers: Array.from(fromBuffers.pixelCodes),
+    bitmapDetached: bitmaps[0].width === 0,
+    recon: Array.from(dec.recon),
+    reconShape: [...dec.shape],
+    images8: dec.images.length,
+    afterDispose,
+  };
+}
+
+/** Kernels that fail, created asynchronously: each rejection names its kernel; no error escapes to the device. */
+async function asyncPipelineErrors(): Promise<{ pipeline: string; wgsl: string; good: boolean; deviceOk: string }> {
+  const g = await requestBrowserGpu({ asyncPipelines: true });
+  try {
+    const lib = new KernelLibrary(g, {
+      // Valid WGSL, but 1024 x 1024 invocations per workgroup: the pipeline's validation fails.
+      too_wide: '@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(1024, 1024, 1) fn main(@builtin(global_invocation_id) id: vec3u) { y[id.x] = 1.0; }',
+      // Parses (wgsl_reflect), does not type-check: the WGSL compiler's message.
+      bad_type: '@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) id: vec3u) { let x: u32 = 1.5f; y[id.x] = f32(x); }',
+      fine: '@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) id: vec3u) { y[id.x] = 2.0; }',
+    });
+    const message = (p: Promise<unknown>) => p.then(() => 'resolved', (e: Error) => e.message);
+    const [pipeline, wgsl, good] = await Promise.all([message(lib.compile(lib.info('too_wide'))), message(lib.compile(lib.info('bad_type'))), lib.compile(lib.info('fine'))]);
+    let deviceOk = 'ok';
+    try {
+      g.check('after the failed pipelines');
+    } catch (e) {
+      deviceOk = (e as Error).message;
+    }
+    return { pipeline, wgsl, good: !!good.pipeline, deviceOk };
+  } finally {
+    g.destroy();
+  }
+}
+
 /** The same PNG through every image input path: Blob, ImageBitmap, <img>, <canvas>, ImageData; GPU and 2D-canvas reads. */
 async function imageInputs(url: string): Promise<Record<string, { width: number; height: number; differing: number }>> {
   const g = await gpu();
@@ -210,7 +347,7 @@ function bitmapCanvas(bitmap: ImageBitmap): OffscreenCanvas {
   return c;
 }
 
-const api = { env, golden, load, imageInputs };
+const api = { env, golden, load, imageInputs, firstRuns, inWorker, asyncPipelineErrors };
 declare global {
   interface Window {
     dualtokenTest: typeof api;

@@ -11,7 +11,7 @@
 export { DualToken, type DecodeResult, type DualTokenOptions, type EncodeResult, type GpuMemory } from '../model/dualtoken.js';
 export { Gpu, DeviceLostError, type AdapterDescription } from '../core/gpu.js';
 export { parseConfig, gridSize, type DualTokenConfig } from '../core/config.js';
-export type { ShaderSources } from '../core/kernels.js';
+export { KernelLibrary, useAsyncPipelines, type KernelLibraryOptions, type ShaderSources } from '../core/kernels.js';
 export type { LoadProgress } from '../core/weights.js';
 export type { ByteReader, TensorInfo, TensorSource } from '../core/tensor-source.js';
 export { MemoryReader } from '../core/bytes.js';
@@ -21,7 +21,7 @@ export { SHADERS } from './shaders.js';
 export { requestBrowserGpu, type BrowserGpuOptions } from './gpu.js';
 export { HttpReader, DEFAULT_CACHE_NAME, type HttpReaderOptions, type HttpReaderStats } from './http-reader.js';
 export { openModelUrl, sumStats, type ModelUrlOptions, type UrlModelFiles } from './model-url.js';
-export { loadDualTokenFromUrl, type UrlLoadOptions } from './load.js';
+export { loadDualTokenFromUrl, prepareModel, type UrlLoadOptions } from './load.js';
 export {
   decodeImage,
   drawRecon,

@@ -1,6 +1,6 @@
 // DualToken in the browser: a model by URL on the page's WebGPU device.
 import type { Gpu } from '../core/gpu.js';
-import type { ShaderSources } from '../core/kernels.js';
+import { useAsyncPipelines, type ShaderSources } from '../core/kernels.js';
 import { DualToken, type DualTokenOptions } from '../model/dualtoken.js';
 import { requestBrowserGpu, type BrowserGpuOptions } from './gpu.js';
 import type { HttpReaderStats } from './http-reader.js';
@@ -14,6 +14,12 @@ export interface UrlLoadOptions extends DualTokenOptions, ModelUrlOptions, Brows
   shaders?: ShaderSources;
   /** Called once the weights are on the GPU: what was downloaded and what came from the cache. */
   onDownloadStats?: (stats: HttpReaderStats) => void;
+  /**
+   * Batch sizes whose encode and decode programs are recorded during the load, with every
+   * pipeline of both compiling in parallel, so that the first encode / decode at those sizes
+   * does not wait for the compiler. Default none (each program is recorded at its first call).
+   */
+  prepare?: number[];
 }
 
 /**
@@ -27,11 +33,18 @@ export async function loadDualTokenFromUrl(url: string, opts: UrlLoadOptions = {
   let own: Gpu | undefined;
   try {
     const gpu = opts.gpu ?? (own = await requestBrowserGpu(opts));
+    useAsyncPipelines(gpu, opts.asyncPipelines !== false); // createComputePipelineAsync unless asked not to
     // Neighbouring tensors of the encoder and decoder are fetched together (far fewer requests).
     const unused = new Set(DualToken.unusedTensors(files.source, files.config));
     files.plan(files.source.names().filter((n) => !unused.has(n)));
     const model = await DualToken.create(gpu, opts.shaders ?? SHADERS, files.config, files.source, opts);
     opts.onDownloadStats?.(sumStats(files.readers));
+    try {
+      await prepareModel(model, opts.prepare ?? []);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
     return model;
   } catch (e) {
     own?.destroy(); // a device requested here is not left behind by a failed load
@@ -39,4 +52,13 @@ export async function loadDualTokenFromUrl(url: string, opts: UrlLoadOptions = {
   } finally {
     await files.source.close?.();
   }
+}
+
+/**
+ * Records the encode and decode programs of these batch sizes and compiles their pipelines, all
+ * started at once (with asynchronous pipelines they compile in parallel).
+ */
+export async function prepareModel(model: DualToken, batches: number[]): Promise<void> {
+  const programs = batches.flatMap((b) => [model.encoderProgram(b), model.decoderProgram(b)]);
+  await Promise.all(programs.map((p) => p.finalize()));
 }

@@ -1,7 +1,7 @@
 // The browser-safe core: everything needed to run DualToken on a GPUDevice you already have.
 export { parseConfig, gridSize, BACKBONE_PRESETS, type DualTokenConfig } from './config.js';
 export { Gpu, DeviceLostError, type AdapterDescription } from './gpu.js';
-export { KernelLibrary, type ShaderSources } from './kernels.js';
+export { KernelLibrary, useAsyncPipelines, type ShaderSources } from './kernels.js';
 export { Program, NonFiniteError, type DispatchTiming, type Cost } from './program.js';
 export { summarize, formatTable, type KernelRow, type Peak } from './profile.js';
 export { Tensor } from './tensor.js';

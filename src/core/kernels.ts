@@ -4,6 +4,12 @@
 //
 // Placeholders are `{{NAME}}` in the WGSL text, for the few values WGSL needs at
 // shader-creation time (private array sizes, workgroup sizes). Everything else is a uniform.
+//
+// Pipelines are created synchronously (createComputePipeline) unless the library is asked for
+// `asyncPipelines` (the browser entry does): then createComputePipelineAsync, started as soon as a
+// dispatch of the kernel is recorded, so a program's pipelines compile in parallel, off the page's
+// thread, while the rest is recorded and the weights are packed. Never in Node: dawn.node's
+// createComputePipelineAsync never settles (npm webgpu 0.6.2).
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import type { Gpu } from './gpu.js';
 
@@ -50,34 +56,85 @@ export interface Compilation {
   ready: Promise<CompiledKernel>;
 }
 
+export interface KernelLibraryOptions {
+  /**
+   * Create pipelines with createComputePipelineAsync, each started when the first dispatch of its
+   * kernel is recorded (browsers: compiled in parallel, off the page's thread). Default: false,
+   * or true for a device passed to useAsyncPipelines(). Never in Node's Dawn (npm webgpu 0.6.2),
+   * where createComputePipelineAsync never settles.
+   */
+  asyncPipelines?: boolean;
+}
+
+const asyncDevices = new WeakSet<Gpu>();
+
+/** Libraries created on this device from now on create their pipelines asynchronously, or not (`on` false). The browser entry calls it. */
+export function useAsyncPipelines(gpu: Gpu, on = true): void {
+  if (on) asyncDevices.add(gpu);
+  else asyncDevices.delete(gpu);
+}
+
 export class KernelLibrary {
   private readonly infos = new Map<string, KernelInfo>();
+  /** Pipelines created synchronously, and asynchronous ones once created. */
   private readonly compiled = new Map<string, Compilation>();
+  /** Pipelines being created asynchronously (asyncPipelines). */
+  private readonly pending = new Map<string, Promise<CompiledKernel>>();
+  readonly asyncPipelines: boolean;
 
   constructor(
     readonly gpu: Gpu,
     private readonly sources: ShaderSources,
-  ) {}
+    opts: KernelLibraryOptions = {},
+  ) {
+    this.asyncPipelines = opts.asyncPipelines ?? asyncDevices.has(gpu);
+  }
 
-  /** The reflected interface of `name` with these placeholders and constants (cached). */
+  /**
+   * The reflected interface of `name` with these placeholders and constants (cached). With
+   * asyncPipelines, a kernel reflected for the first time starts its pipeline's creation right
+   * after the synchronous code that asked (the recording of a program), unless that code
+   * created it synchronously meanwhile (compileNow).
+   */
   info(name: string, defines: Defines = {}, constants: Constants = {}): KernelInfo {
     const key = `${name}|${stableJson(defines)}|${stableJson(constants)}`;
     let info = this.infos.get(key);
     if (!info) {
       info = reflect(name, key, this.source(name, defines), constants);
       this.infos.set(key, info);
+      if (this.asyncPipelines) {
+        const started = info;
+        queueMicrotask(() => void this.compile(started).catch(() => {})); // errors: reported to whoever awaits compile()
+      }
     }
     return info;
   }
 
   /** Compiles (once) the pipeline of a reflected kernel; errors name the kernel. */
   async compile(info: KernelInfo): Promise<CompiledKernel> {
-    return this.compileNow(info).ready;
+    const done = this.compiled.get(info.key);
+    if (done) return done.ready;
+    if (!this.asyncPipelines) return this.compileNow(info).ready;
+    let p = this.pending.get(info.key);
+    if (!p) {
+      p = this.createAsync(info);
+      this.pending.set(info.key, p);
+      p.then(
+        (kernel) => {
+          this.pending.delete(info.key);
+          if (!this.compiled.has(info.key)) this.compiled.set(info.key, { kernel, ready: Promise.resolve(kernel) });
+        },
+        () => this.pending.delete(info.key), // a later compile() tries again (and fails again, naming the kernel)
+      );
+    }
+    return p;
   }
 
   /**
    * The pipeline of a reflected kernel, created (once) synchronously, for work submitted while
    * a program is being recorded (Program.runNow); `ready` says whether WebGPU accepted it.
+   * (With asyncPipelines, one whose asynchronous creation has not finished yet is created
+   * synchronously too: this caller cannot wait.)
    */
   compileNow(info: KernelInfo): Compilation {
     let c = this.compiled.get(info.key);
@@ -140,6 +197,45 @@ export class KernelLibrary {
     });
     ready.catch(() => {}); // reported to whoever awaits it (compile, Program.finalize)
     return { kernel, ready };
+  }
+
+  /**
+   * createComputePipelineAsync. Module and layouts are created inside one error scope with no
+   * await in it, as in create(); the pipeline's own errors are not a scope's: its promise
+   * rejects (a GPUPipelineError), and that rejection is reported naming the kernel. The WGSL
+   * compiler's messages, when it has any, say more than either and are reported first.
+   */
+  private async createAsync(info: KernelInfo): Promise<CompiledKernel> {
+    const { device } = this.gpu;
+    const what = `kernel '${info.name}'`;
+    const created = this.gpu.bracket(what, () => {
+      const module = device.createShaderModule({ label: info.name, code: info.code });
+      const layout = device.createBindGroupLayout({
+        label: info.name,
+        entries: info.bindings.map((b) => ({
+          binding: b.binding,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: b.kind },
+        })),
+      });
+      return { module, layout, pipelineLayout: device.createPipelineLayout({ label: info.name, bindGroupLayouts: [layout] }) };
+    });
+    const { module, layout, pipelineLayout } = created.result;
+    const pipeline = this.gpu.untilLost(
+      what,
+      device.createComputePipelineAsync({ label: info.name, layout: pipelineLayout, compute: { module, entryPoint: info.entryPoint, constants: info.constants } }).catch((e: unknown) => {
+        const reason = (e as { reason?: string }).reason;
+        throw new Error(`${what}: pipeline creation failed${reason ? ` (${reason})` : ''}: ${(e as Error)?.message ?? e}`);
+      }),
+    );
+    const compilation = this.gpu.untilLost(what, module.getCompilationInfo());
+    const [wgsl, scopes, made] = await Promise.allSettled([compilation, created.checked, pipeline]);
+    const errors = wgsl.status === 'fulfilled' ? wgsl.value.messages.filter((m) => m.type === 'error') : [];
+    if (errors.length) throw new Error(`${what}: WGSL does not compile: ${errors.map((m) => `line ${m.lineNum}: ${m.message}`).join('; ')}`);
+    if (scopes.status === 'rejected') throw scopes.reason;
+    if (made.status === 'rejected') throw made.reason;
+    if (wgsl.status === 'rejected') throw wgsl.reason;
+    return { info, pipeline: made.value, layout };
   }
 }
 

@@ -1,7 +1,10 @@
 // Getting a WebGPU device in Node through Dawn (npm `webgpu`): the machine's GPU when it has
 // one, else a CPU Vulkan driver (Mesa lavapipe, then SwiftShader), else one clear error.
+//
+// `webgpu` (native Dawn binaries, tens of MB) is an optional dependency that only this entry
+// needs: it is imported here, on the first createNodeGpu() call, so that the package installs
+// and its other entries (./browser, ./worker, ./core) work without it.
 import { existsSync } from 'node:fs';
-import { create, globals } from 'webgpu';
 import { Gpu } from '../core/gpu.js';
 import { withoutDawnWarnings } from './dawn-warnings.js';
 
@@ -30,7 +33,27 @@ let globalsInstalled = false;
 /** dawn.node instances must stay reachable: once one is collected, its devices' promises never settle. */
 const instances: GPU[] = [];
 
+/** The exact pinned version this engine is tested with (package.json optionalDependencies). */
+export const WEBGPU_PACKAGE = 'webgpu@0.6.2';
+
+type DawnModule = typeof import('webgpu');
+let dawn: Promise<DawnModule> | undefined;
+
+/** npm `webgpu`, imported once; a missing package is one line naming it. */
+function loadDawn(): Promise<DawnModule> {
+  dawn ??= import('webgpu').catch((e: NodeJS.ErrnoException) => {
+    dawn = undefined; // installed later in the same process: try again
+    const missing = e?.code === 'ERR_MODULE_NOT_FOUND' || e?.code === 'MODULE_NOT_FOUND';
+    if (missing && /'webgpu'|"webgpu"|\bwebgpu\b/.test(String(e?.message))) {
+      throw new Error(`dualtoken-webgpu: the Node entry needs the optional package 'webgpu' (npm install ${WEBGPU_PACKAGE})`);
+    }
+    throw new Error(`dualtoken: the optional package 'webgpu' failed to load (${(e as Error)?.message ?? e}); reinstall it: npm install ${WEBGPU_PACKAGE}`);
+  });
+  return dawn;
+}
+
 export async function createNodeGpu(opts: NodeGpuOptions = {}): Promise<Gpu> {
+  const { create, globals } = await loadDawn();
   if (!globalsInstalled) {
     // WebGPU's constants (GPUBufferUsage, GPUShaderStage, ...) as the browser has them.
     Object.assign(globalThis, globals);
