@@ -19,18 +19,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  attentionCase,
-  conv2dCase,
-  groupNormCase,
-  linearCase,
-  rqSearchCase,
-  measureVariants,
-  rate,
-  timeProgram,
-  type OpCase,
-  type VariantResult,
-} from '../src/core/autotune.js';
+import { measureVariants, rate, timeProgram, type VariantResult } from '../src/core/autotune.js';
+import { attentionCase, conv2dCase, groupNormCase, linearCase, rqSearchCase, type OpCase } from '../src/core/op-cases.js';
 import { KernelLibrary } from '../src/core/kernels.js';
 import { Program } from '../src/core/program.js';
 import { VARIANTS, isCpuAdapter, isFullPrecision, variantsForClass, variantsOf } from '../src/core/variants.js';

@@ -17,7 +17,7 @@
 // (3 per lane) and passed around with subgroupShuffle, so no lane loads what another has.
 // Needs subgroups whose size is a multiple of 8 (lanes work in groups of 8). No shared memory.
 // WORKGROUP ({{WORKGROUP}}, a placeholder) invocations per workgroup: 16 or 8 on lavapipe, where a
-// workgroup of 32 or 64 was measured ~1.4x slower (its invocations' spilled registers outgrow L1).
+// workgroup of 32 or 64 was slower (its invocations' spilled registers outgrow L1; bench/README.md).
 // Every invocation stays active through the loop (edge pixels and channels are clamped and
 // never stored), as the shuffles need. Accumulation in f32.
 enable subgroups;

@@ -15,7 +15,8 @@
 // weight's f16 rounding (relative 2^-11 per weight); held to 2e-3 rel_to_max, never to the f32
 // bound. Needs subgroups whose size is a multiple of 8. Placeholders: WORKGROUP ({{WORKGROUP}})
 // invocations per workgroup; RUN ({{RUN}}, 16 or less) output pixels per workgroup, 16 for 1x1
-// and 8 for 3x3 on lavapipe (with 16, the 3x3 loop's 2 x 16 accumulators spill: 0.65x).
+// and 8 for 3x3 on lavapipe (with 16, the 3x3 loop's 2 x 16 accumulators spill: slower, see
+// bench/README.md).
 enable subgroups;
 
 struct Params {

@@ -12,12 +12,12 @@
 // official form (norms first, then -2 r.w).
 // Each invocation quantizes TB tokens and scans the whole codebook at every depth with their
 // residuals in registers: no [T, K] distance matrix, no shared memory, and each codebook vec4
-// (the same address in all invocations) feeds TB tokens. Measured on lavapipe at the released
-// size (729 tokens, 16384 x 32, depth 8): TB = 4 is 5-8x faster than one token per invocation and
-// ~25x faster than invocations that split the codebook; TB = 8 is 1.5x faster again but its
-// compilation takes twice as long and it needs twice the registers. Invocations past T redo the
-// last token and store nothing. Loop-local variables are initialised explicitly: Dawn + lavapipe
-// were seen not to re-zero a `var a: T;` declared in a loop body on each iteration.
+// (the same address in all invocations) feeds TB tokens. On lavapipe TB = 4 is much faster than
+// one token per invocation and than invocations that split the codebook; TB = 8 is faster again
+// but its compilation takes twice as long and it needs twice the registers (measurements:
+// bench/README.md). Invocations past T redo the last token and store nothing. Loop-local
+// variables are initialised explicitly: Dawn + lavapipe were seen not to re-zero a `var a: T;`
+// declared in a loop body on each iteration.
 struct Params { T: u32, K: u32, D: u32, }
 
 @group(0) @binding(0) var<uniform> p: Params;

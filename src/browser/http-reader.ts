@@ -18,13 +18,16 @@
 // A server that ignores Range (answers 200 with the whole file, e.g. `python -m http.server`) is
 // handled by reading the whole body into memory once (`rangeSupported === false`); nothing is
 // cached by the reader then.
+//
+// The requests themselves: http-fetch.ts; the cache entries' keys and reads: range-cache.ts.
 import type { ByteReader } from '../core/tensor-source.js';
+import { fetchBytes, httpError, resolveUrl, totalSize } from './http-fetch.js';
+import { HEAD_BYTES, cachedRange, deleteEntries, metaKey, rangeKey, readMeta, type Meta } from './range-cache.js';
 
 export const DEFAULT_CACHE_NAME = 'dualtoken-weights-v1';
 
 /** Ranges longer than this are fetched (and cached) in pieces of this size. */
 const CHUNK_BYTES = 64 * 1024 * 1024;
-const HEAD_BYTES = 8;
 const RETRIES = 2;
 /** plan(): planned ranges closer than this are fetched together (the gap is downloaded too). */
 const SPAN_GAP = 64 * 1024;
@@ -58,41 +61,6 @@ export interface HttpReaderStats {
   cacheBytes: number;
   /** Why caching was turned off, if it was (no Cache API, quota exceeded, ...). */
   cacheDisabled?: string;
-}
-
-interface Meta {
-  size: number;
-  version: string;
-  /** The first 8 bytes (the safetensors header length), for opening the file offline. */
-  head: number[];
-}
-
-function resolveUrl(url: string): string {
-  const base = typeof location !== 'undefined' ? location.href : undefined;
-  try {
-    return new URL(url, base).href;
-  } catch {
-    throw new Error(`${url}: not a valid URL`);
-  }
-}
-
-function keyUrl(url: string, what: string): string {
-  const u = new URL(url);
-  u.hash = '';
-  u.searchParams.append('dualtoken-cache', what);
-  return u.href;
-}
-
-async function httpError(url: string, res: Response, what: string): Promise<Error> {
-  let detail = '';
-  try {
-    // A short plain-text or JSON reason is worth showing; an HTML error page is not.
-    if (/^(text\/plain|application\/json)/i.test(res.headers.get('Content-Type') ?? '')) detail = (await res.text()).slice(0, 200).trim();
-    else await res.body?.cancel();
-  } catch {
-    // body unreadable: the status says enough
-  }
-  return new Error(`${url}: ${what}: HTTP ${res.status} ${res.statusText}${detail ? ` (${detail})` : ''}`);
 }
 
 export class HttpReader implements ByteReader {
@@ -133,8 +101,7 @@ export class HttpReader implements ByteReader {
         cacheDisabled = `caches.open failed: ${(e as Error).message}`;
       }
     }
-    const metaKey = keyUrl(href, 'meta');
-    const cachedMeta = cache ? await readMeta(cache, metaKey) : undefined;
+    const cachedMeta = cache ? await readMeta(cache, href) : undefined;
 
     let res: Response;
     try {
@@ -180,7 +147,7 @@ export class HttpReader implements ByteReader {
       try {
         if (cachedMeta && cachedMeta.version !== version) await deleteEntries(cache, href);
         if (!cachedMeta || cachedMeta.version !== version) {
-          await cache.put(metaKey, new Response(JSON.stringify({ size, version, head: [...head] } satisfies Meta), { headers: { 'Content-Type': 'application/json' } }));
+          await cache.put(metaKey(href), new Response(JSON.stringify({ size, version, head: [...head] } satisfies Meta), { headers: { 'Content-Type': 'application/json' } }));
         }
       } catch (e) {
         reader.disableCache(e);
@@ -331,74 +298,4 @@ export class HttpReader implements ByteReader {
     this.cache = undefined;
     this.stats.cacheDisabled = `Cache API error: ${(e as Error).message ?? e}`;
   }
-}
-
-async function readMeta(cache: Cache, key: string): Promise<Meta | undefined> {
-  try {
-    const res = await cache.match(key);
-    if (!res) return undefined;
-    const m = (await res.json()) as Partial<Meta>;
-    const ok = typeof m.size === 'number' && typeof m.version === 'string' && Array.isArray(m.head) && m.head.length === Math.min(HEAD_BYTES, m.size);
-    return ok ? { size: m.size!, version: m.version!, head: m.head! } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function rangeKey(url: string, version: string, offset: number, length: number): string {
-  return keyUrl(url, `${version}:${offset}-${offset + length - 1}`);
-}
-
-async function cachedRange(cache: Cache, url: string, version: string, offset: number, length: number): Promise<Uint8Array | undefined> {
-  const key = rangeKey(url, version, offset, length);
-  const res = await cache.match(key);
-  if (!res) return undefined;
-  const bytes = new Uint8Array(await res.arrayBuffer());
-  if (bytes.length === length) return bytes;
-  await cache.delete(key); // a damaged entry: fetch again
-  return undefined;
-}
-
-/** Deletes every entry of `url` (all versions, the meta entry included). */
-async function deleteEntries(cache: Cache, url: string): Promise<void> {
-  const base = new URL(url);
-  base.hash = '';
-  base.search = base.searchParams.toString(); // serialised the way searchParams.delete() leaves `u`
-  for (const req of await cache.keys()) {
-    const u = new URL(req.url);
-    if (!u.searchParams.has('dualtoken-cache')) continue;
-    u.searchParams.delete('dualtoken-cache');
-    if (u.href === base.href) await cache.delete(req);
-  }
-}
-
-async function totalSize(doFetch: typeof fetch, url: string, opts: HttpReaderOptions, res: Response): Promise<number> {
-  const m = /^bytes\s+\d+-\d+\/(\d+)$/i.exec(res.headers.get('Content-Range') ?? '');
-  if (m) return Number(m[1]);
-  // Content-Range not visible (a cross-origin server that does not expose it): ask with HEAD.
-  const head = await doFetch(url, { method: 'HEAD', headers: opts.headers, cache: 'no-store', signal: opts.signal });
-  const len = Number(head.headers.get('Content-Length') ?? NaN);
-  if (!head.ok || !Number.isSafeInteger(len)) {
-    throw new Error(`${url}: cannot learn the file size (no readable Content-Range or Content-Length; a cross-origin server must expose Content-Range)`);
-  }
-  return len;
-}
-
-async function fetchBytes(doFetch: typeof fetch, url: string, opts: HttpReaderOptions, offset: number, length: number): Promise<Uint8Array> {
-  const end = offset + length - 1;
-  const res = await doFetch(url, { headers: { ...opts.headers, Range: `bytes=${offset}-${end}` }, cache: 'no-store', signal: opts.signal });
-  if (res.status !== 206) {
-    const err = res.status === 200 ? new Error(`${url}: the server ignored the Range request for bytes ${offset}-${end} (HTTP 200)`) : await httpError(url, res, `bytes ${offset}-${end}`);
-    if (res.status === 200) await res.body?.cancel();
-    (err as { permanent?: boolean }).permanent = res.status < 500;
-    throw err;
-  }
-  const cr = /^bytes\s+(\d+)-(\d+)\//i.exec(res.headers.get('Content-Range') ?? '');
-  if (cr && (Number(cr[1]) !== offset || Number(cr[2]) !== end)) {
-    await res.body?.cancel();
-    throw new Error(`${url}: asked for bytes ${offset}-${end}, the server sent ${cr[1]}-${cr[2]}`);
-  }
-  const bytes = new Uint8Array(await res.arrayBuffer());
-  if (bytes.length !== length) throw new Error(`${url}: bytes ${offset}-${end}: got ${bytes.length} bytes, expected ${length} (connection cut?)`);
-  return bytes;
 }

@@ -3,6 +3,8 @@
 //
 // Binding limits: every op here binds its activations in batch ranges that fit (split.ts
 // splitBatch); one batch item over the limit is refused with an error naming the tensor.
+// The Winograd variants of conv2d: conv-winograd.ts.
+import { isWinograd, winograd3x3, winogradThatFits } from './conv-winograd.js';
 import type { Program } from './program.js';
 import { arithmetic, gemmKnSg, packedWeight, wgTile } from './ops.js';
 import { splitBatch, type Slice, type SplitOptions } from './split.js';
@@ -18,6 +20,8 @@ function expect(cond: boolean, msg: () => string): void {
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
+
+export { winogradThatFits } from './conv-winograd.js';
 
 function nchw(x: Tensor, op: string): [number, number, number, number] {
   expect(x.shape.length === 4, () => `${op}: input must be NCHW [B, C, H, W], got ${shapeStr(x.shape)}`);
@@ -54,13 +58,9 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
   const cost = (n: number) => ({ flops: 2 * n * Cout * H * W * Cin * K * K, bytes: 4 * (w.numel + n * (Cin + Cout * (residual ? 2 : 1)) * H * W) });
   let variant = variantsOf(prog.kernels).choose('conv2d', shapeClass('conv2d', { K }));
   variant = winogradThatFits(variant, Cin, Cout, prog.gpu.limits.maxStorageBufferBindingSize);
-  const f = WINOGRAD[variant as keyof typeof WINOGRAD];
-  if (f) {
+  if (isWinograd(variant)) {
     // 3x3 only: 1x1 convs are GEMMs already and the choice delegates them (variants.ts).
-    const scratch = Math.min(opts.winogradScratchBytes ?? WINO_SCRATCH_BYTES, prog.gpu.limits.maxStorageBufferBindingSize);
-    const perTile = f.points * 4 * Math.max(cdiv(Cin, 4) * 4, Cout);
-    expect(perTile <= scratch, () => `conv2d ${label}: one Winograd tile needs ${perTile} bytes of scratch per buffer; the limit is ${scratch} bytes`);
-    winograd3x3(prog, f, x, w, bias, y, label, residual, Math.floor(scratch / perTile), opts);
+    winograd3x3(prog, variant, x, w, bias, y, label, residual, opts);
     return y;
   }
   if (variant === 'gemm_kn') {
@@ -125,83 +125,6 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
     });
   });
   return y;
-}
-
-/** Tiles per invocation of the Winograd input and output transforms (their RUN placeholder). */
-const WINO_RUN = 4;
-
-/** Bytes of each of the two Winograd scratch buffers at most, by default (Conv2dOptions.winogradScratchBytes). */
-const WINO_SCRATCH_BYTES = 32 * 2 ** 20;
-
-/** A Winograd algorithm F(m x m, 3 x 3): its output tile side (the kernels' TILE), transform points ((m + 2)^2), weight layout. */
-interface Winograd {
-  m: number;
-  points: number;
-  pack: 'wino' | 'wino4';
-}
-
-const WINOGRAD: Record<'winograd' | 'winograd4', Winograd> = {
-  winograd: { m: 2, points: 16, pack: 'wino' },
-  winograd4: { m: 4, points: 36, pack: 'wino4' },
-};
-
-/**
- * The variant a 3x3 conv of Cin -> Cout channels takes when `variant` is chosen: a Winograd
- * weight must fit one binding of `limit` bytes (F(4x4) of a 1024 -> 1024 conv is 151 MB), else
- * the smaller transform, else gemm_sg. Decided by the weight's shape alone, so that each weight
- * is packed in one layout (its original may then be freed).
- */
-export function winogradThatFits(variant: string, Cin: number, Cout: number, limit: number): string {
-  const fits = (v: keyof typeof WINOGRAD) => WINOGRAD[v].points * cdiv(Cin, 4) * cdiv(Cout, 4) * 64 <= limit;
-  if (variant === 'winograd4' && !fits('winograd4')) variant = 'winograd';
-  if (variant === 'winograd' && !fits('winograd')) variant = 'gemm_sg';
-  return variant;
-}
-
-/**
- * conv2d's Winograd variants, 3x3 only (Lavin & Gray, 2016): F(2x2, 3x3) does 16 multiply-adds
- * per 2x2 output tile and channel pair instead of 36, F(4x4, 3x3) 36 per 4x4 tile instead of 144.
- * With P = (m + 2)^2 transform points, per chunk of tiles:
- *   x [B,Cin,H,W] -> v [P, Tc, Cin4]       (conv_wino_input: B^T d B per (m+2)^2 input patch)
- *   m[p] = v[p] @ u[p]  -> m [P, Tc, Cout] (P GEMMs in one linear_kn_sg dispatch; u = G g G^T [P, Cin4, Cout4], packed once)
- *   m -> y [B,Cout,H,W] + bias + residual  (conv_wino_output: A^T m A per tile)
- * in chunks of at most `chunk` tiles (what the scratch budget allows).
- */
-function winograd3x3(prog: Program, f: Winograd, x: Tensor, w: Tensor, bias: Tensor, y: Tensor, label: string, residual: Tensor | undefined, chunk: number, opts: SplitOptions): void {
-  const [B, Cin, H, W] = x.shape;
-  const Cout = w.shape[0];
-  const u = packedWeight(prog, w, Cout, Cin, f.pack);
-  const Cin4 = cdiv(Cin, 4) * 4;
-  const TH = cdiv(H, f.m);
-  const TW = cdiv(W, f.m);
-  const P = f.points;
-  splitBatch(prog, `conv2d ${label}`, B, residual ? [x, y, residual] : [x, y], opts, (n, [xs, ys, rs]) => {
-    const tiles = n * TH * TW;
-    const Tc = Math.min(tiles, chunk);
-    const v = prog.alloc([P, Tc, Cin4], `${label}.winograd_in`);
-    const m = prog.alloc([P, Tc, Cout], `${label}.winograd_out`);
-    for (let t0 = 0; t0 < tiles; t0 += Tc) {
-      const tc = Math.min(Tc, tiles - t0);
-      prog.dispatch({
-        kernel: 'conv_wino_input',
-        defines: { TILE: f.m, RUN: WINO_RUN },
-        uniforms: { Cin, Cin4, H, W, TH, TW, t0, Tc: tc, x_off: xs.off },
-        bind: { x: xs.t, v },
-        groups: cdiv(cdiv(tc, WINO_RUN) * Cin4, 64),
-        cost: { bytes: 4 * (n * Cin * H * W * (tc / tiles) + P * tc * Cin4) },
-      });
-      // The GEMMs do P * 2 * Cin4 * Cout FLOPs per tile; they stand for the chunk's share of the direct conv's.
-      gemmKnSg(prog, { x: v, wt: u, y: m, M: tc, N: Cout, K: Cin4, batches: P, cost: { flops: 2 * P * tc * Cin4 * Cout, modelFlops: (18 * Cin * Cout * n * H * W * tc) / tiles } });
-      prog.dispatch({
-        kernel: 'conv_wino_output',
-        defines: { TILE: f.m, RUN: WINO_RUN },
-        uniforms: { hasResidual: residual ? 1 : 0, Cout, H, W, TH, TW, t0, Tc: tc, r_off: rs?.off ?? 0, y_off: ys.off },
-        bind: { m, bias, residual: rs?.t ?? bias, y: ys.t },
-        groups: cdiv(cdiv(tc, WINO_RUN) * Cout, 64),
-        cost: { bytes: 4 * (P * tc * Cout + f.m * f.m * tc * Cout * (residual ? 2 : 1)) },
-      });
-    }
-  });
 }
 
 /**

@@ -53,7 +53,7 @@ export function wgTile(rows: number, cols: number): number {
 /**
  * Rows per workgroup of the linear_kn* kernels: 16 (best on lavapipe) whatever M, so that each
  * kernel compiles once: a short input (the pooling head's probe, M = 1) repeats its last row in
- * the idle ones, which costs far less than a second pipeline's compile (0.2 s on lavapipe).
+ * the idle ones, which costs far less than a second pipeline's compile (see bench/README.md).
  */
 const KN_ROWS = 16;
 

@@ -39,9 +39,8 @@ export type PackedLayout = 'f32' | 'f16' | 'wino' | 'wino4';
 
 /**
  * The Winograd conv variants serve 3x3 convs only; 1x1 convs (GEMMs already) go to gemm_kn in f32
- * (kernel lab, lavapipe: 1.4x gemm_sg at the decoder's 1024 -> 1024 @ 24x24 attention projections,
- * 0.87x at 512 -> 256 @ 96x96; 0.2 s less for the 384 decoder's 1x1 convs by those rates), to
- * gemm_sg_f16 in f16.
+ * (on lavapipe faster than gemm_sg over the 384 decoder's 1x1 convs as a whole, see
+ * bench/README.md), to gemm_sg_f16 in f16.
  */
 const ONE_BY_ONE_TO_GEMM: VariantInfo['delegates'] = { k1: { f32: 'gemm_kn', f16: 'gemm_sg_f16' } };
 
@@ -153,20 +152,20 @@ export function variantsForClass(gpu: Gpu, op: OpName, cls: string): string[] {
 }
 
 /**
- * The fixed choice when nothing was tuned, from measurements: on CPU adapters (lavapipe, the
- * kernel lab) the subgroup variants of every op; on an NVIDIA H200 (bench/results/h200-*.json)
- * kn_sg linear and sg attention made the 384 encode 2.3x faster, while gemm_sg conv made the
- * decode 2.3x slower than direct, so GPUs keep direct conv and chunked GroupNorm.
- * rq_search on GPUs: 'lanes' was measured latency-bound on the H200 (57 ms per quantizer at the
- * released size: 183 invocations of serial work); 'workgroup' spreads the same search over
- * 729 x 256 invocations. It is the GPU default by that reasoning and has not been timed on a GPU
- * yet (bench/gpu.sh times both); on lavapipe 'lanes' is the faster (kernel lab). The
- * GPU-shaped linear and conv2d 'wg_tiled' and attention 'wg' are nobody's default until timed
- * on a GPU. On CPU adapters 3x3 convs take 'winograd4' (2.1-3.4x faster than gemm_sg in the
- * kernel lab on lavapipe, F(2x2) 'winograd' 1.2-1.8x; the real-size decoder's output within
- * 1e-5 of the direct kernel's with either; untimed on GPUs, where gpu.sh times them), 1x1 gemm_kn,
- * and attention 'sg2' (two queries per invocation: 1.5-2.0x sg in the kernel lab; sg3 ~10% faster
- * again but 12 s to compile on lavapipe, and nearer the private-array cliff; sg on GPUs, as timed).
+ * The fixed choice when nothing was tuned, from measurements (bench/README.md, "Measurements
+ * behind design choices"): on CPU adapters (lavapipe, the kernel lab) the subgroup variants of
+ * every op; on an NVIDIA H200 kn_sg linear and sg attention made the 384 encode faster, while
+ * gemm_sg conv made the decode slower than direct, so GPUs keep direct conv and chunked GroupNorm.
+ * rq_search on GPUs: 'lanes' was measured latency-bound on the H200 (183 invocations of serial
+ * work at the released size); 'workgroup' spreads the same search over 729 x 256 invocations.
+ * It is the GPU default by that reasoning and has not been timed on a GPU yet (bench/gpu.sh
+ * times both); on lavapipe 'lanes' is the faster (kernel lab). The GPU-shaped linear and conv2d
+ * 'wg_tiled' and attention 'wg' are nobody's default until timed on a GPU. On CPU adapters 3x3
+ * convs take 'winograd4' (faster than gemm_sg and than F(2x2) 'winograd' in the kernel lab on
+ * lavapipe; the real-size decoder's output within 1e-5 of the direct kernel's with either;
+ * untimed on GPUs, where gpu.sh times them), 1x1 gemm_kn, and attention 'sg2' (two queries per
+ * invocation, faster than sg in the kernel lab; sg3 a little faster again but far longer to
+ * compile on lavapipe, and nearer the private-array cliff; sg on GPUs, as timed).
  * With precision 'f16' the f16-weight variants come first where the adapter class uses that
  * kernel family (kn_sg_f16 linear everywhere; on CPU adapters winograd4 keeps 3x3 convs, as it is
  * faster than gemm_sg_f16 there, and delegates 1x1 convs to gemm_sg_f16).
@@ -209,10 +208,10 @@ export function shapeClass(op: OpName, dims: Record<string, number>): string {
  * Invocations per workgroup for the CPU-driver kernels whose invocations each take a column
  * block: 16, or the adapter's largest subgroup when that is larger (the subgroup kernels need
  * whole subgroups). One size per adapter, whatever the shape, so that each kernel compiles once:
- * on lavapipe a second pipeline of linear_kn_sg costs ~2 s of compile at first use, far more than
- * the idle lanes of a narrow output cost at run time. On lavapipe workgroups of 32 or 64 were
- * measured ~1.4x slower for conv2d gemm_sg (their invocations' spilled registers outgrow the L1
- * cache) and no faster for linear kn_sg.
+ * on lavapipe a second pipeline of linear_kn_sg costs seconds of compile at first use, far more
+ * than the idle lanes of a narrow output cost at run time. On lavapipe workgroups of 32 or 64 were
+ * slower for conv2d gemm_sg (their invocations' spilled registers outgrow the L1 cache) and no
+ * faster for linear kn_sg (see bench/README.md).
  */
 export function pickWorkgroup(gpu: Gpu): number {
   const info = (gpu.device as GPUDevice & { adapterInfo?: { subgroupMaxSize?: number } }).adapterInfo;

@@ -4,9 +4,8 @@
 // The header is computed from the tensor infos alone (names sorted, dtypes after conversion,
 // offsets), written first, then each tensor is read, converted (in 1 Mi-element chunks through a
 // fixed 4 MiB scratch) and appended in turn. Only one tensor is held at a time, so host memory
-// follows the largest tensor, not the file (measured: 166 MiB peak RSS converting a 1 GiB .pt of
-// 64 MiB tensors to bf16; about 2x the largest tensor plus Node's ~40 MiB, as the previous
-// tensor's buffer may not be collected yet).
+// follows the largest tensor, not the file (about 2x the largest tensor plus Node's own, as the
+// previous tensor's buffer may not be collected yet; measured: see bench/README.md).
 // The output is written to a temporary file beside OUT (src/node/output.ts) and renamed to OUT only
 // when everything succeeded, so a failed conversion leaves neither a partial OUT nor the temporary
 // file behind, and an existing OUT untouched.
