@@ -27,6 +27,7 @@ import { Progress } from './progress.js';
 import { loadDualToken, locateModel } from './load.js';
 import { oneLine } from './messages.js';
 import { classifyCommand, encodeTextCommand, type TextCommandContext } from './text-commands.js';
+import { DATASET_SWITCHES, DATASET_USAGE, DATASET_VALUE_FLAGS, DatasetPartialFailure, queueCommand, tokenizeCommand, workerCommand } from './dataset-commands.js';
 import { STDOUT, checkExtension, checkNotInputs, checkWritableFile, checkWritableFolder, folderOutputs, writeFile, writeOutput } from './output.js';
 
 const USAGE = `usage:
@@ -39,6 +40,7 @@ const USAGE = `usage:
   dualtoken convert IN.pt|IN.safetensors|IN.index.json --out OUT.safetensors [--dtype f32|f16|bf16] [--drop-text-tower] [--drop-ema]
   dualtoken demo [--out DIR]
   dualtoken bench [--preset siglip_384_rvq8 | --model DIR] [--batch 1,2] [--reps 2] [--json FILE] [--profile]
+${DATASET_USAGE}
 options: --adapter auto|cpu|ICD.json (WebGPU adapter), --quiet (no progress), --batch-size N (images per GPU batch, 4),
   --profile (encode/decode/reconstruct/bench: a per-kernel GPU time table on stderr),
   --kernel op=variant[,op=variant] (kernel variants: linear, attention, conv2d, group_norm, rq_search; see 'info'),
@@ -47,10 +49,13 @@ options: --adapter auto|cpu|ICD.json (WebGPU adapter), --quiet (no progress), --
   --exif-rotate (encode/reconstruct: turn JPEGs upright by their EXIF orientation; by default pixels are taken as stored,
   as the official pipeline's Pillow Image.open does),
   --precision f32|f16 (f16: linear (CPU adapters: and 1x1 conv) weights stored as halves, math in f32; faster encode on
-  CPU adapters, outputs off by ~1e-3 of their size and codes may differ from the official model's; default f32)`;
+  CPU adapters, outputs off by ~1e-3 of their size and codes may differ from the official model's; default f32),
+  --keep pooler (tokenize, queue add: also f32 pooler_output [N,C]), --redis URL (queue, worker: redis://[[user]:password@]host[:port][/db],
+  or rediss:// for TLS), --queue NAME (dualtoken-tokenize), --concurrency N (worker, 1), --lock-duration MS (worker, 30000: how long
+  a dead worker's job waits), --until-empty (worker: exit once the queue is empty)`;
 
-const VALUE_FLAGS = ['model', 'pixel-values', 'out', 'adapter', 'format', 'dtype', 'preset', 'batch', 'batch-size', 'reps', 'json', 'kernel', 'precision', 'input-ids', 'labels', 'labels-file', 'template', 'top', 'tokenizer'];
-const SWITCHES = ['quiet', 'help', 'drop-text-tower', 'drop-ema', 'profile', 'autotune', 'allow-nonfinite', 'exif-rotate'];
+const VALUE_FLAGS = ['model', 'pixel-values', 'out', 'adapter', 'format', 'dtype', 'preset', 'batch', 'batch-size', 'reps', 'json', 'kernel', 'precision', 'input-ids', 'labels', 'labels-file', 'template', 'top', 'tokenizer', ...DATASET_VALUE_FLAGS];
+const SWITCHES = ['quiet', 'help', 'drop-text-tower', 'drop-ema', 'profile', 'autotune', 'allow-nonfinite', 'exif-rotate', ...DATASET_SWITCHES];
 
 /** A batch where some inputs failed: the others were written; the exit status is still non-zero. */
 class PartialFailure extends Error {}
@@ -88,6 +93,16 @@ function openModel(args: ParsedArgs, first = true): Promise<DualToken> {
     silenceAdapterWarnings: first,
     onProgress: (p) => progress.update(p.bytes, `${p.tensors}/${p.totalTensors} tensors`, p.totalBytes),
   });
+}
+
+/** The model at a path with the CLI's kernel options (tokenize, worker); Dawn's adapter warnings silenced at the first load only. */
+function modelLoader(args: ParsedArgs): (path: string) => Promise<DualToken> {
+  let first = true;
+  return (path) => {
+    const silence = first;
+    first = false;
+    return loadDualToken(path, { ...kernelOptions(args), silenceAdapterWarnings: silence });
+  };
 }
 
 /** The model, and its replacement on a new device when the device is lost (see DeviceLossRetry). */
@@ -332,6 +347,9 @@ export async function main(argv: string[]): Promise<number> {
           profile: args.switches.has('profile'),
           ...kernelOptions(args),
         }),
+      tokenize: () => tokenizeCommand(args, modelLoader(args)),
+      queue: () => queueCommand(args),
+      worker: () => workerCommand(args, modelLoader(args)),
       demo: () => demoCommand(args.flags.get('out') ?? 'out/demo', args.switches.has('quiet'), args.flags.get('adapter')),
     };
     const run = commands[args.command];
@@ -340,7 +358,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     report(e instanceof Error ? e.message : String(e));
-    return e instanceof PartialFailure ? 2 : 1;
+    return e instanceof PartialFailure || e instanceof DatasetPartialFailure ? 2 : 1;
   }
 }
 

@@ -1,0 +1,403 @@
+// Tokenizing datasets: every image of each SOURCE (a folder, a list file or a WebDataset tar
+// shard; src/node/sources.ts) through the encoder, into one token shard per source:
+//   OUTDIR/<name>.tokens.safetensors: int32 code_pix [N,h,w,D], int32 code_sem [N,h,w,D]
+//   (and f32 pooler_output [N,C] with keep 'pooler'); __metadata__: keys (JSON list of the N
+//   image keys, in order), failed (JSON [{key, reason}]), config_hash, keep, source, format.
+//   OUTDIR/manifest.json: one entry per shard in OUTDIR.
+// Images are read and decoded one batch ahead of the GPU (memory: two batches of pixels plus the
+// codes). A shard is written only when its source is done, under a temporary name renamed into
+// place (src/node/output.ts): a shard at its final name is always complete, and a second writer
+// of the same shard (two queue workers) renames a complete file too. A rerun skips the sources
+// whose shard is complete for the same config hash and `keep`, and redoes the others.
+// `shouldStop` (SIGINT) is checked after each batch: the run stops there, writing nothing partial.
+// Temporary files a killed writer left (older than STALE_TEMP_MS) are removed when the shard is redone.
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import type { DualTokenConfig } from '../core/config.js';
+import type { RgbImage } from '../core/image.js';
+import { encodeSafetensors, type TensorToWrite } from '../core/safetensors.js';
+import type { DualToken, EncodeResult } from '../model/dualtoken.js';
+import { DeviceLossRetry, GaveUp } from './batches.js';
+import { decodeImage } from './decode.js';
+import { oneLine } from './messages.js';
+import { writeFile } from './output.js';
+import { formatSeconds } from './progress.js';
+import { openSources, type Source } from './sources.js';
+
+export const SHARD_SUFFIX = '.tokens.safetensors';
+export const MANIFEST = 'manifest.json';
+/** The `format` of a token shard's metadata. */
+export const SHARD_FORMAT = 'dualtoken-tokens/1';
+
+/** Extra outputs a shard may hold besides the codes. */
+export type KeepOutput = 'pooler';
+export const KEEP_OUTPUTS: KeepOutput[] = ['pooler'];
+
+/** A model and, optionally, what replaces it when its device is lost (the CLI's session). */
+export type ModelHandle = DualToken | { model: DualToken; retry?: DeviceLossRetry };
+
+export interface TokenizeProgress {
+  /** Images dealt with (encoded or failed) in this run, over every source. */
+  images: number;
+  /** Images of the sources this run works on (known once each source has been counted). */
+  totalImages: number;
+  shardsDone: number;
+  shardsTotal: number;
+  failures: number;
+  imagesPerSecond: number;
+  /** Seconds left at the current rate; undefined before the first batch. */
+  eta?: number;
+  /** The source being worked on. */
+  source?: string;
+}
+
+export interface TokenizeOptions {
+  /** Images per GPU batch (8). */
+  batchSize?: number;
+  keep?: KeepOutput[];
+  exifRotate?: boolean;
+  /** Checked after every batch; true stops the run there (the source in progress is not written). */
+  shouldStop?: () => boolean;
+  onProgress?: (p: TokenizeProgress) => void;
+  /** Called once per source: skipped (complete) or written. */
+  onShard?: (r: ShardResult) => void;
+  /** Rewrite OUTDIR/manifest.json after each shard (true). */
+  manifest?: boolean;
+}
+
+export interface ShardFailure {
+  key: string;
+  reason: string;
+}
+
+export interface ShardResult {
+  source: string;
+  shard: string;
+  images: number;
+  failures: ShardFailure[];
+  /** Already complete for this config: not redone. */
+  skipped: boolean;
+  seconds: number;
+}
+
+export interface TokenizeSummary {
+  shards: ShardResult[];
+  /** Sources that could not be tokenized at all (unreadable folder, corrupt tar): no shard written. */
+  errors: { source: string; message: string }[];
+  images: number;
+  failures: number;
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+/** The run was stopped (shouldStop) between two batches; the shards written so far are complete. */
+export class Interrupted extends Error {}
+
+/** sha256 of the model's config as JSON (the parsed config: the DualToken config and its backbone's). */
+export function configHash(config: DualTokenConfig): string {
+  return createHash('sha256').update(JSON.stringify(config)).digest('hex');
+}
+
+export const shardPath = (outDir: string, name: string) => join(outDir, `${name}${SHARD_SUFFIX}`);
+const keepText = (keep: KeepOutput[]) => [...new Set(keep)].sort().join(',');
+
+/** A token shard's `__metadata__`, read from its header only; undefined when there is no readable shard. */
+export function readShardMetadata(path: string): Record<string, string> | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const len = Buffer.alloc(8);
+    if (readSync(fd, len, 0, 8, 0) !== 8) return undefined;
+    const n = Number(len.readBigUInt64LE(0));
+    if (n > 1 << 30) return undefined;
+    const header = Buffer.alloc(n);
+    if (readSync(fd, header, 0, n, 8) !== n) return undefined;
+    const meta = (JSON.parse(header.toString('utf8')) as { __metadata__?: Record<string, string> }).__metadata__;
+    return meta?.format === SHARD_FORMAT ? meta : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** The shard is at its final name (so complete) and was made with this config and these outputs. */
+export function shardIsComplete(path: string, hash: string, keep: KeepOutput[]): boolean {
+  const meta = readShardMetadata(path);
+  return meta !== undefined && meta.config_hash === hash && (meta.keep ?? '') === keepText(keep);
+}
+
+export interface ManifestEntry {
+  source: string;
+  shard: string;
+  images: number;
+  failures: ShardFailure[];
+  config_hash: string;
+}
+
+/** How old a temporary shard or manifest file must be to count as left by a killed run (writing one takes seconds). */
+export const STALE_TEMP_MS = 10 * 60_000;
+
+/** Removes the temporary files (`.NAME.tmp-PID-RANDOM`) of `files` in `outDir` older than STALE_TEMP_MS: a killed writer's. */
+export function removeStaleTemps(outDir: string, files: string[], now = Date.now()): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(outDir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const f of names) {
+    if (!files.some((file) => f.startsWith(`.${file}.tmp-`))) continue;
+    const path = join(outDir, f);
+    try {
+      if (now - statSync(path).mtimeMs < STALE_TEMP_MS) continue;
+      rmSync(path, { force: true });
+      removed.push(f);
+    } catch {
+      // gone already (another worker cleaned it)
+    }
+  }
+  return removed;
+}
+
+/** OUTDIR/manifest.json from the headers of the complete shards in OUTDIR (sorted by shard name), written atomically. */
+export function writeManifest(outDir: string): ManifestEntry[] {
+  const shards = readdirSync(outDir)
+    .filter((f) => f.endsWith(SHARD_SUFFIX) && !f.startsWith('.'))
+    .sort();
+  const entries: ManifestEntry[] = [];
+  for (const shard of shards) {
+    const meta = readShardMetadata(join(outDir, shard));
+    if (!meta) continue;
+    entries.push({
+      source: meta.source,
+      shard,
+      images: (JSON.parse(meta.keys) as string[]).length,
+      failures: JSON.parse(meta.failed) as ShardFailure[],
+      config_hash: meta.config_hash,
+    });
+  }
+  writeFile(join(outDir, MANIFEST), `${JSON.stringify({ format: 'dualtoken-manifest/1', shards: entries }, null, 1)}\n`);
+  return entries;
+}
+
+const unwrap = (m: ModelHandle): { model: () => DualToken; retry: DeviceLossRetry } => {
+  if ('encodeImages' in m) return { model: () => m, retry: new DeviceLossRetry(() => Promise.reject(new Error('no reload configured'))) };
+  const retry = m.retry ?? new DeviceLossRetry(() => Promise.reject(new Error('no reload configured')));
+  return { model: () => m.model, retry };
+};
+
+interface Decoded {
+  keys: string[];
+  images: RgbImage[];
+}
+
+/** Encoded batches -> one array per output. */
+function concat<T extends Int32Array | Float32Array>(parts: T[], make: (n: number) => T): T {
+  const out = make(parts.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Counts shared over a run's sources, for progress. */
+interface RunState {
+  start: number;
+  images: number;
+  totalImages: number;
+  shardsDone: number;
+  shardsTotal: number;
+  failures: number;
+}
+
+function progressOf(state: RunState, source?: string): TokenizeProgress {
+  const seconds = (performance.now() - state.start) / 1000;
+  const rate = seconds > 0 ? state.images / seconds : 0;
+  return {
+    images: state.images,
+    totalImages: state.totalImages,
+    shardsDone: state.shardsDone,
+    shardsTotal: state.shardsTotal,
+    failures: state.failures,
+    imagesPerSecond: rate,
+    eta: rate > 0 && state.images > 0 ? Math.max(0, state.totalImages - state.images) / rate : undefined,
+    source,
+  };
+}
+
+/**
+ * One source into its shard (or nothing, when its shard is complete for this config). The
+ * building block of tokenize() and of the queue worker.
+ */
+export async function tokenizeSource(handle: ModelHandle, source: Source, outDir: string, opts: TokenizeOptions = {}, state?: RunState): Promise<ShardResult> {
+  const { model, retry } = unwrap(handle);
+  const keep = opts.keep ?? [];
+  const hash = configHash(model().config);
+  const shard = shardPath(outDir, source.name);
+  const start = performance.now();
+  const run: RunState = state ?? { start, images: 0, totalImages: 0, shardsDone: 0, shardsTotal: 1, failures: 0 };
+  if (shardIsComplete(shard, hash, keep)) {
+    const meta = readShardMetadata(shard)!;
+    const r: ShardResult = { source: source.path, shard, images: (JSON.parse(meta.keys) as string[]).length, failures: JSON.parse(meta.failed) as ShardFailure[], skipped: true, seconds: 0 };
+    run.shardsDone++;
+    opts.onShard?.(r);
+    return r;
+  }
+  removeStaleTemps(outDir, [basename(shard), MANIFEST]);
+  if (!state) run.totalImages = await source.count();
+  const size = opts.batchSize ?? 8;
+  const keys: string[] = [];
+  const failures: ShardFailure[] = [];
+  const pix: Int32Array[] = [];
+  const sem: Int32Array[] = [];
+  const pooler: Float32Array[] = [];
+  const fail = (key: string, e: unknown) => {
+    const message = e instanceof Error ? e.message : String(e);
+    failures.push({ key, reason: oneLine(message.startsWith(`${key}: `) ? message.slice(key.length + 2) : message) });
+    run.failures++;
+  };
+  const take = (batchKeys: string[], r: EncodeResult) => {
+    keys.push(...batchKeys);
+    pix.push(r.pixelCodes);
+    sem.push(r.semanticCodes);
+    if (keep.includes('pooler')) pooler.push(r.embedding);
+  };
+  const tryRun = async (images: RgbImage[]): Promise<{ result: EncodeResult } | { error: unknown }> => {
+    try {
+      return { result: await retry.run(() => model().encodeImages(images)) };
+    } catch (e) {
+      if (e instanceof GaveUp) throw e;
+      return { error: e };
+    }
+  };
+  /** The batch, or when it fails, its images one by one (one bad image does not take the others down). */
+  const runBatch = async (d: Decoded) => {
+    if (d.images.length > 1) {
+      const whole = await tryRun(d.images);
+      if ('result' in whole) return take(d.keys, whole.result);
+    }
+    for (const [i, key] of d.keys.entries()) {
+      const one = await tryRun([d.images[i]]);
+      if ('result' in one) take([key], one.result);
+      else fail(key, one.error);
+    }
+  };
+
+  const items = source.items()[Symbol.asyncIterator]();
+  let exhausted = false;
+  /** The next `size` images that can be read and decoded (failures kept), and how many items were dealt with. */
+  const nextBatch = async (): Promise<{ decoded: Decoded; seen: number }> => {
+    const d: Decoded = { keys: [], images: [] };
+    let seen = 0;
+    while (!exhausted && seen < size) {
+      const it = await items.next();
+      if (it.done) {
+        exhausted = true;
+        break;
+      }
+      seen++;
+      try {
+        const bytes = await it.value.read();
+        d.images.push(decodeImage(bytes, it.value.key, { exifRotate: opts.exifRotate }));
+        d.keys.push(it.value.key);
+      } catch (e) {
+        fail(it.value.key, e);
+      }
+    }
+    return { decoded: d, seen };
+  };
+
+  try {
+    let next = await nextBatch();
+    while (next.seen > 0) {
+      const running = next.decoded.images.length ? runBatch(next.decoded) : Promise.resolve();
+      // Read and decoded while the GPU works on the batch above.
+      const following = nextBatch();
+      await running;
+      const after = await following;
+      run.images += next.seen;
+      opts.onProgress?.(progressOf(run, source.path));
+      if (after.seen > 0 && opts.shouldStop?.()) throw new Interrupted(`stopped after ${run.images} images; ${source.path} was not finished (its shard is not written)`);
+      next = after;
+    }
+  } finally {
+    await items.return?.();
+  }
+
+  const m = model();
+  const [h, w, D] = m.config.quantPix.codeShape;
+  const [hs, ws, Ds] = m.config.quantSem.codeShape;
+  const n = keys.length;
+  const tensors: Record<string, TensorToWrite> = {
+    code_pix: { dtype: 'I32', shape: [n, h, w, D], data: concat(pix, (k) => new Int32Array(k)) },
+    code_sem: { dtype: 'I32', shape: [n, hs, ws, Ds], data: concat(sem, (k) => new Int32Array(k)) },
+  };
+  if (keep.includes('pooler')) {
+    const data = concat(pooler, (k) => new Float32Array(k));
+    tensors.pooler_output = { dtype: 'F32', shape: [n, n ? data.length / n : m.config.vision.hiddenSize], data };
+  }
+  const metadata = {
+    format: SHARD_FORMAT,
+    source: resolve(source.path),
+    keys: JSON.stringify(keys),
+    failed: JSON.stringify(failures),
+    config_hash: hash,
+    keep: keepText(keep),
+  };
+  writeFile(shard, encodeSafetensors(tensors, metadata));
+  run.shardsDone++;
+  const r: ShardResult = { source: source.path, shard, images: n, failures, skipped: false, seconds: (performance.now() - start) / 1000 };
+  opts.onShard?.(r);
+  return r;
+}
+
+/**
+ * Every source into its shard in `outDir`, then OUTDIR/manifest.json. Sources whose shard is
+ * complete for this config are skipped. Throws Interrupted when `shouldStop` said so.
+ */
+export async function tokenize(model: ModelHandle, sources: (string | Source)[], outDir: string, opts: TokenizeOptions = {}): Promise<TokenizeSummary> {
+  const opened = openSources(sources.filter((s): s is string => typeof s === 'string'));
+  const all = sources.map((s) => (typeof s === 'string' ? opened.shift()! : s));
+  const state: RunState = { start: performance.now(), images: 0, totalImages: 0, shardsDone: 0, shardsTotal: all.length, failures: 0 };
+  const m = unwrap(model).model();
+  const hash = configHash(m.config);
+  const keep = opts.keep ?? [];
+  // Count what is left to do (skipped shards count as done), for the ETA.
+  for (const s of all) if (!shardIsComplete(shardPath(outDir, s.name), hash, keep)) state.totalImages += await s.count();
+  const shards: ShardResult[] = [];
+  const errors: { source: string; message: string }[] = [];
+  for (const [i, s] of all.entries()) {
+    if (opts.shouldStop?.()) throw new Interrupted(`stopped after ${state.images} images; ${all.length - i} source(s) not started`);
+    try {
+      shards.push(await tokenizeSource(model, s, outDir, opts, state));
+    } catch (e) {
+      if (e instanceof Interrupted || e instanceof GaveUp || !(e instanceof Error)) throw e;
+      errors.push({ source: s.path, message: oneLine(e.message) });
+      state.shardsTotal--;
+      continue;
+    }
+    if (opts.manifest !== false) writeManifest(outDir);
+  }
+  if (opts.manifest !== false && !all.length) writeManifest(outDir);
+  const seconds = (performance.now() - state.start) / 1000;
+  const done = shards.filter((s) => !s.skipped);
+  const images = done.reduce((a, s) => a + s.images, 0);
+  return { shards, errors, images, failures: done.reduce((a, s) => a + s.failures.length, 0), seconds, imagesPerSecond: seconds > 0 ? state.images / seconds : 0 };
+}
+
+/** One progress line: images/s, shards done/total, ETA, failures. */
+export function formatProgress(p: TokenizeProgress): string {
+  const eta = p.eta === undefined ? '' : `, ETA ${formatSeconds(p.eta)}`;
+  return `tokenize: ${p.images}/${p.totalImages} images, ${p.imagesPerSecond.toFixed(1)} images/s, shards ${p.shardsDone}/${p.shardsTotal}${eta}, ${p.failures} failed`;
+}
+
+/** The final summary line. */
+export function formatSummary(s: TokenizeSummary, outDir: string): string {
+  const skipped = s.shards.filter((r) => r.skipped).length;
+  return `tokenized ${s.images} images into ${s.shards.length - skipped} shard(s)${skipped ? ` (${skipped} already complete, skipped)` : ''} in ${formatSeconds(s.seconds)}, ${s.imagesPerSecond.toFixed(1)} images/s, ${s.failures} failed${s.errors.length ? `, ${s.errors.length} source(s) could not be read` : ''} -> ${join(outDir, MANIFEST)}`;
+}
