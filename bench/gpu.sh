@@ -18,7 +18,7 @@ export DUALTOKEN_SHADERS=$PWD/.gpu/shaders XDG_RUNTIME_DIR=/tmp
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/golden.log"
 # The golden case through each set of kernel variants: codes identical, floats within 1e-4.
 G=test/fixtures/golden/tiny
-for K in "" "linear=kn_sg,attention=sg2,conv2d=winograd4,group_norm=vec4,rq_search=lanes" "conv2d=winograd,attention=sg3" "linear=wg_tiled,attention=wg,conv2d=wg_tiled,group_norm=chunked,rq_search=workgroup"; do
+for K in "" "linear=kn_sg,attention=sg2,conv2d=winograd4,group_norm=vec4,rq_search=lanes" "conv2d=winograd,attention=sg2" "linear=wg_tiled,attention=wg,conv2d=wg_tiled,group_norm=chunked,rq_search=workgroup"; do
   /tmp/node .gpu/dualtoken.mjs encode --model $G --pixel-values $G/expected.safetensors --out /tmp/c.safetensors --quiet ${K:+--kernel $K} &&
   /tmp/node .gpu/dualtoken.mjs decode --model $G /tmp/c.safetensors --out /tmp/r.safetensors --quiet ${K:+--kernel $K} &&
   python3 bench/check_golden.py $G /tmp/c.safetensors /tmp/r.safetensors "golden tiny ${K:-default kernels}"

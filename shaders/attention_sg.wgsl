@@ -7,7 +7,7 @@
 //   Lq query rows, Lk key rows, H heads of HEAD_DIM ({{HEAD_DIM}}, a placeholder: private arrays
 //   need a creation-time size).
 // Flag (a uniform, so one pipeline serves both): causal = 1 masks keys j > i (query i sees keys 0..i); QUERIES ({{QUERIES}}, a
-// placeholder: array sizes) queries per invocation: 1 (variant sg), 2 (sg2) or 3 (sg3).
+// placeholder: array sizes) queries per invocation: 1 (variant sg) or 2 (sg2).
 // For CPU drivers (lavapipe), where every storage load inside a loop is done lane by lane: each
 // invocation owns QUERIES queries (lid + WORKGROUP n), a workgroup WORKGROUP ({{WORKGROUP}}, a
 // placeholder) x QUERIES consecutive queries of one (b, h), so all lanes read the same key and

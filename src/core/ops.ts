@@ -112,10 +112,6 @@ function linearRows(prog: Program, x: Tensor, w: Tensor, y: Tensor, M: number, o
     const Np4 = cdiv(N, 4);
     const groupsN = cdiv(Np4, 64);
     prog.dispatch({ kernel: 'linear_kn', defines: { ROWS }, uniforms: { M, N, K4: K / 4, Np4, groupsN, ...flags }, bind: { ...bind(wt), wt }, groups: groupsN * cdiv(M, ROWS), cost });
-  } else if (variant === 'rows') {
-    const ROWS = 8;
-    const groupsN = cdiv(N, 256);
-    prog.dispatch({ kernel: 'linear_rows', defines: { ROWS }, uniforms: { M, N, K, groupsN, ...flags }, bind: { ...bind(w), w }, groups: groupsN * cdiv(M, ROWS), cost });
   } else if (variant === 'wg_tiled' || variant === 'wg_tiled_f16') {
     const TILE = wgTile(M, N);
     const tilesN = cdiv(N, TILE);
@@ -315,7 +311,7 @@ export interface AttentionArgs {
 
 /**
  * softmax(q k^T * scale) v per batch item and head -> [B, Lq, H*D] (heads concatenated).
- * The kernel is the variant chosen for this adapter (variants.ts); sg, sg2, sg3 need vec4-aligned views
+ * The kernel is the variant chosen for this adapter (variants.ts); sg and sg2 need vec4-aligned views
  * (D, offsets and strides multiples of 4), else the call uses lane; wg
  * (GPU-shaped) takes any shape. Over the binding limit, in ranges of batch items (split.ts);
  * a view with batch stride 0 (one query set for every item) is bound whole.
@@ -357,7 +353,7 @@ function attentionItems(prog: Program, a: AttentionArgs, ov: HeadView): void {
     prog.dispatch({ kernel: 'attention_wg', defines: { HEAD_DIM: a.D, KEY_TILE }, uniforms: { ...common, qBlocks, ...strides }, bind, groups: a.B * a.H * qBlocks, cost });
     return;
   }
-  const QUERIES = ({ sg: 1, sg2: 2, sg3: 3 } as Record<string, number>)[variant]; // per invocation (attention_sg)
+  const QUERIES = ({ sg: 1, sg2: 2 } as Record<string, number>)[variant]; // per invocation (attention_sg)
   if (QUERIES) {
     const WORKGROUP = pickWorkgroup(prog.gpu);
     const qGroups = cdiv(a.Lq, WORKGROUP * QUERIES);

@@ -48,7 +48,6 @@ const ONE_BY_ONE_TO_GEMM: VariantInfo['delegates'] = { k1: { f32: 'gemm_kn', f16
 export const VARIANTS: Record<OpName, VariantInfo[]> = {
   linear: [
     { name: 'tiled', summary: '4x4 outputs per invocation on the PyTorch [N,K] weight (any shape)' },
-    { name: 'rows', summary: 'ROWS rows per workgroup, 4 columns per invocation, [N,K] weight' },
     { name: 'kn', summary: 'transposed [K,N] weight, 16 rows per workgroup, 4 columns per invocation (K % 4 == 0)', packs: 'f32' },
     { name: 'kn_sg', summary: 'kn with the rows shared through subgroup shuffles (K % 4 == 0)', needs: ['subgroups'], packs: 'f32' },
     { name: 'kn_sg_f16', summary: 'kn_sg on f16 weights (8 columns per invocation), f32 math; tolerance 2e-3', needs: ['subgroups'], tolerance: 2e-3, packs: 'f16' },
@@ -59,7 +58,6 @@ export const VARIANTS: Record<OpName, VariantInfo[]> = {
     { name: 'lane', summary: 'one query per invocation, online softmax' },
     { name: 'sg', summary: 'queries across a subgroup share each K/V row through subgroup shuffles', needs: ['subgroups'] },
     { name: 'sg2', summary: 'sg with two queries per invocation: each K/V row loaded feeds twice the multiply-adds', needs: ['subgroups'] },
-    { name: 'sg3', summary: 'sg with three queries per invocation (on lavapipe ~10% faster than sg2, 12 s to compile)', needs: ['subgroups'] },
     { name: 'wg', summary: 'GPU-shaped flash attention: 64 queries per workgroup share K/V tiles staged in workgroup memory' },
   ],
   conv2d: [
@@ -164,8 +162,8 @@ export function variantsForClass(gpu: Gpu, op: OpName, cls: string): string[] {
  * convs take 'winograd4' (faster than gemm_sg and than F(2x2) 'winograd' in the kernel lab on
  * lavapipe; the real-size decoder's output within 1e-5 of the direct kernel's with either;
  * untimed on GPUs, where gpu.sh times them), 1x1 gemm_kn, and attention 'sg2' (two queries per
- * invocation, faster than sg in the kernel lab; sg3 a little faster again but far longer to
- * compile on lavapipe, and nearer the private-array cliff; sg on GPUs, as timed).
+ * invocation, faster than sg in the kernel lab; sg on GPUs, as timed). Deleted as nobody's
+ * default (git keeps them; bench/README.md says why): linear 'rows', attention 'sg3'.
  * With precision 'f16' the f16-weight variants come first where the adapter class uses that
  * kernel family (kn_sg_f16 linear everywhere; on CPU adapters winograd4 keeps 3x3 convs, as it is
  * faster than gemm_sg_f16 there, and delegates 1x1 convs to gemm_sg_f16).
