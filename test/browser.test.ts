@@ -4,13 +4,19 @@
 // the page and hands the results back for comparison with the golden reference. No WebGPU in the
 // browser is a failure, not a skip.
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe as suite, expect, it } from 'vitest';
 import type { DemoState } from '../web/demo.js';
-import type { FirstRuns, GoldenRun, WorkerRun } from '../web/test.js';
+import type { FirstRuns, GoldenRun, JpegRun, WorkerRun } from '../web/test.js';
+import { MemoryReader } from '../src/core/bytes.js';
+import { openSafetensors } from '../src/core/safetensors.js';
+import { decodeImage } from '../src/node/decode.js';
+import { loadDualToken } from '../src/node/load.js';
 import { REPO, buildWeb, collectPageLog, launchChromium, startWebServer, type RunningServer } from './helpers/browser.js';
-import { Golden, REL_TO_MAX, caseDir, compareFloat, describe } from './helpers/golden.js';
+import { FIXTURES, Golden, REL_TO_MAX, caseDir, compareFloat, describe } from './helpers/golden.js';
 
 // The golden case folder itself (it also holds expected.safetensors and the input / recon PNGs).
 const CASE_URL = '/golden/tiny/';
@@ -160,6 +166,25 @@ suite('browser: headless Chromium with WebGPU', () => {
     expect(r.afterDispose).toMatch(/disposed/);
   });
 
+  it('gives a JPEG (4:2:0 photo) the same codes in Chromium (page and worker) as in Node', async () => {
+    const name = 'photo.jpg';
+    const bytes = readFileSync(join(FIXTURES, 'jpeg', name));
+    const r: JpegRun = await inPage((a: { url: string; bytes: number[]; name: string }) => window.dualtokenTest.jpeg(a.url, a.bytes, a.name), { url: CASE_URL, bytes: Array.from(bytes), name });
+    const model = await loadDualToken(caseDir('tiny'));
+    let node: { pixelCodes: number[]; semanticCodes: number[] };
+    try {
+      const rgb = decodeImage(new Uint8Array(bytes), name);
+      expect([r.width, r.height]).toEqual([rgb.width, rgb.height]);
+      const enc = await model.encodeImages([rgb]);
+      node = { pixelCodes: Array.from(enc.pixelCodes), semanticCodes: Array.from(enc.semanticCodes) };
+    } finally {
+      model.dispose();
+    }
+    console.log(`${name} (${r.width}x${r.height}): ${node.pixelCodes.length} pixel codes, ${node.semanticCodes.length} semantic codes`);
+    expect(r.page, 'page (imageToRgb + encodeImages) vs Node (decodeImage + encodeImages)').toEqual(node);
+    expect(r.worker, 'worker encodeImages([File]) vs Node').toEqual(node);
+  });
+
   // A measurement, run when asked: DUALTOKEN_BROWSER_TIMINGS=<rounds> (each round ~17 s).
   const timingRounds = Number(process.env.DUALTOKEN_BROWSER_TIMINGS ?? 0);
   it.runIf(timingRounds > 0)('times the first and second encode / decode: pipelines created sync, async, async + prepared at load (fresh browser each)', async () => {
@@ -195,7 +220,7 @@ suite('browser: headless Chromium with WebGPU', () => {
   });
 
   /** Opens the demo with these URL parameters, waits until it is done or failed, returns its state. */
-  async function demoRun(params: string, shot: string, busyShot?: string) {
+  async function demoRun(params: string, shot?: string, busyShot?: string) {
     mkdirSync(ARTIFACTS, { recursive: true });
     const demo = await browser.newPage({ viewport: { width: 1200, height: 1000 }, acceptDownloads: true });
     const demoLog = collectPageLog(demo);
@@ -208,7 +233,14 @@ suite('browser: headless Chromium with WebGPU', () => {
         .catch(() => {});
     }
     await demo.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state ?? ''), undefined, { timeout: 120_000 });
-    const result = await demo.evaluate(() => {
+    const result = await demoState(demo);
+    if (shot) await demo.screenshot({ path: join(ARTIFACTS, shot) });
+    return { demo, demoLog, result };
+  }
+
+  /** The demo's state, and where its error sits: in the viewport, right under the control it belongs to. */
+  function demoState(demo: Page) {
+    return demo.evaluate(() => {
       const d: DemoState = window.dualtokenDemo;
       const err = document.getElementById(d.errorAt === 'image' ? 'imageError' : 'modelError')!;
       const box = err.getBoundingClientRect();
@@ -217,7 +249,20 @@ suite('browser: headless Chromium with WebGPU', () => {
         error: d.error,
         errorAt: d.errorAt,
         errorShown: err.textContent ?? '',
-        errorInView: box.height > 0 && box.top >= 0 && box.bottom <= window.innerHeight,
+        errorInView: box.height > 0 && box.top >= 0 && box.bottom <= window.innerHeight && box.left >= 0 && box.right <= window.innerWidth,
+        // The control that failed: the model URL row, or the image drop zone (with the file input and samples).
+        errorNextToControl: (() => {
+          const control = (d.errorAt === 'image' ? document.getElementById('drop')! : document.getElementById('modelUrl')!.parentElement!).getBoundingClientRect();
+          const gap = box.top - control.bottom;
+          const section = err.closest('section')!;
+          const sameSection = section.contains(d.errorAt === 'image' ? document.getElementById('drop')! : document.getElementById('modelUrl')!);
+          const overlapX = Math.min(box.right, control.right) - Math.max(box.left, control.left);
+          return { gap: Math.round(gap), sameSection, overlapX: Math.round(overlapX), controlInView: control.top >= 0 && control.bottom <= window.innerHeight };
+        })(),
+        loadText: document.getElementById('loadText')!.textContent ?? '',
+        stale: d.stale === true,
+        staleSections: document.querySelectorAll('section.result.stale').length,
+        downloadsEnabled: Array.from(document.querySelectorAll<HTMLButtonElement>('#downloadCodes, #downloadSafetensors, #downloadEmbedding')).map((b) => !b.disabled),
         adapter: d.adapter,
         timings: d.timings,
         loadMs: d.loadMs,
@@ -232,11 +277,19 @@ suite('browser: headless Chromium with WebGPU', () => {
         cells: document.querySelectorAll('#pixGrid div').length,
       };
     });
-    await demo.screenshot({ path: join(ARTIFACTS, shot) });
-    return { demo, demoLog, result };
   }
 
-  it('runs the demo page (engine in a worker) and saves a screenshot (test/artifacts/demo.png)', async () => {
+  /** The error is in view and right under the control that failed (same section, within 24 px, overlapping it horizontally). */
+  function expectErrorNextToControl(r: Awaited<ReturnType<typeof demoState>>) {
+    expect(r.errorInView, `error box in the viewport: ${r.errorShown}`).toBe(true);
+    expect(r.errorNextToControl.sameSection).toBe(true);
+    expect(r.errorNextToControl.controlInView).toBe(true);
+    expect(r.errorNextToControl.gap).toBeGreaterThanOrEqual(0);
+    expect(r.errorNextToControl.gap).toBeLessThanOrEqual(24);
+    expect(r.errorNextToControl.overlapX).toBeGreaterThan(100);
+  }
+
+  it('runs the demo page (engine in a worker): codes, embedding, JSON + safetensors downloads; a failing next run greys the results', async () => {
     const { demo, demoLog, result } = await demoRun(`model=${encodeURIComponent(DEMO_MODEL_URL)}&image=${encodeURIComponent('/golden/tiny/input_0.png')}&run=1`, 'demo.png', 'demo-busy.png');
     try {
       await demo.screenshot({ path: join(ARTIFACTS, 'demo-full.png'), fullPage: true });
@@ -272,6 +325,57 @@ suite('browser: headless Chromium with WebGPU', () => {
       const embJson = JSON.parse(readFileSync(await embFile.path(), 'utf8')) as { shape: number[]; embedding: number[] };
       expect(embJson.shape).toEqual([1, 64]);
       expect(embJson.embedding).toEqual(result.embedding);
+      // The CLI's other format: safetensors with int32 code_pix / code_sem, f32 z_q_sem / pooler_output, the golden values of image 0.
+      const [stFile] = await Promise.all([demo.waitForEvent('download'), demo.click('#downloadSafetensors')]);
+      expect(stFile.suggestedFilename()).toBe('input_0.safetensors');
+      const stBytes = new Uint8Array(readFileSync(await stFile.path()));
+      const st = await openSafetensors(new MemoryReader(stBytes.buffer.slice(stBytes.byteOffset, stBytes.byteOffset + stBytes.byteLength), 'input_0.safetensors'));
+      const half = <T extends { length: number; subarray(a: number, b: number): T }>(a: T) => a.subarray(0, a.length / 2);
+      const codeSem = (await golden.get('code_sem')).data;
+      const zqSem = await golden.get('z_q_sem');
+      expect(st.info('code_pix')).toMatchObject({ dtype: 'I32', shape: codes.shape });
+      expect(st.info('code_sem')).toMatchObject({ dtype: 'I32', shape: codes.semantic_shape });
+      expect(st.info('z_q_sem')).toMatchObject({ dtype: 'F32', shape: [1, ...zqSem.shape.slice(1)] });
+      expect(st.info('pooler_output')).toMatchObject({ dtype: 'F32', shape: [1, 64] });
+      const i32 = async (n: string) => Array.from(new Int32Array((await st.read(n)).slice().buffer));
+      const f32 = async (n: string) => new Float32Array((await st.read(n)).slice().buffer);
+      expect(await i32('code_pix')).toEqual(codePix.slice(0, codePix.length / 2));
+      expect(await i32('code_sem')).toEqual(Array.from(half(codeSem)));
+      const zq = compareFloat('demo z_q_sem (safetensors)', await f32('z_q_sem'), { shape: [1, ...zqSem.shape.slice(1)], data: half(zqSem.data) });
+      expect(zq.relToMax).toBeLessThanOrEqual(REL_TO_MAX);
+      expect(Array.from(await f32('pooler_output'))).toEqual(result.embedding);
+
+      // The finished run's lower half: code grids, the export buttons (enabled), the embedding plot.
+      await demo.evaluate(() => document.getElementById('codesSection')!.scrollIntoView({ block: 'start' }));
+      expect(await demo.evaluate(() => Array.from(document.querySelectorAll<HTMLButtonElement>('#downloadCodes, #downloadSafetensors, #downloadEmbedding')).map((b) => !b.disabled))).toEqual([true, true, true]);
+      await demo.screenshot({ path: join(ARTIFACTS, 'demo-done.png') });
+
+      // A new run that fails (a file that is no image): the previous image's results are greyed and
+      // not downloadable, the error sits under the image controls, in view.
+      await demo.setInputFiles('#file', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('this is not a PNG') });
+      await demo.waitForFunction(() => document.body.dataset.state === 'error', undefined, { timeout: 60_000 });
+      const failed = await demoState(demo);
+      await demo.screenshot({ path: join(ARTIFACTS, 'demo-image-error.png') });
+      expect(failed.errorAt).toBe('image');
+      expect(failed.errorShown).toMatch(/notes\.png/);
+      expectErrorNextToControl(failed);
+      expect(failed.stale).toBe(true);
+      expect(failed.staleSections).toBe(4);
+      expect(failed.downloadsEnabled).toEqual([false, false, false]);
+      expect(failed.pixelCodes).toEqual([]);
+      expect(failed.controlsEnabledAfter).toBe(true);
+
+      // Then a model that fails to load: the error under the model field; the load line says what failed.
+      await demo.fill('#modelUrl', '/models/no-such-model/');
+      await demo.click('#load');
+      await demo.waitForFunction(() => document.body.dataset.state === 'error' && document.getElementById('modelError')!.textContent !== '', undefined, { timeout: 60_000 });
+      const noModel = await demoState(demo);
+      expect(noModel.errorAt).toBe('model');
+      expect(noModel.errorShown).toMatch(/no-such-model/);
+      expectErrorNextToControl(noModel);
+      expect(noModel.loadText).toBe('failed to load /models/no-such-model/ (see below)');
+      expect(noModel.stale).toBe(true);
+      expect(noModel.statusHidden).toBe(true);
     } finally {
       await demo.close();
     }
@@ -283,21 +387,59 @@ suite('browser: headless Chromium with WebGPU', () => {
       expect(bad.result.state).toBe('error');
       expect(bad.result.errorAt).toBe('model');
       expect(bad.result.errorShown).toMatch(/no-such-model/);
-      expect(bad.result.errorInView).toBe(true);
+      expectErrorNextToControl(bad.result);
+      expect(bad.result.loadText, 'the load line says what failed').toMatch(/^failed to load \/models\/no-such-model\//);
+      expect(bad.result.loadText).not.toMatch(/opening/);
+      expect(bad.result.statusHidden).toBe(true);
       expect(bad.result.controlsEnabledAfter).toBe(true);
     } finally {
       await bad.demo.close();
     }
-    const notImage = await demoRun(`model=${encodeURIComponent(DEMO_MODEL_URL)}&image=${encodeURIComponent('/golden/tiny/config.json')}&run=1`, 'demo-image-error.png');
+    const notImage = await demoRun(`model=${encodeURIComponent(DEMO_MODEL_URL)}&image=${encodeURIComponent('/golden/tiny/config.json')}&run=1`);
     try {
       expect(notImage.result.state).toBe('error');
       expect(notImage.result.errorAt).toBe('image');
-      expect(notImage.result.errorShown.length).toBeGreaterThan(0);
-      expect(notImage.result.errorInView).toBe(true);
+      expect(notImage.result.errorShown).toMatch(/config\.json/);
+      expectErrorNextToControl(notImage.result);
       expect(notImage.result.controlsEnabledAfter).toBe(true);
       console.log(`demo errors: model: ${bad.result.errorShown}; image: ${notImage.result.errorShown}`);
     } finally {
       await notImage.demo.close();
+    }
+  });
+
+  it('names CORS as the likely cause when a model on another origin cannot be fetched', async () => {
+    // The golden model served from a second origin (another port) that sends no CORS headers:
+    // Chromium refuses the responses ("Failed to fetch").
+    const dir = caseDir('tiny');
+    const other: Server = createServer((req, res) => {
+      const name = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '');
+      try {
+        if (!/^[\w.-]+$/.test(name)) throw new Error('no');
+        const body = readFileSync(join(dir, name));
+        res.writeHead(200, { 'Content-Type': name.endsWith('.json') ? 'application/json' : 'application/octet-stream', 'Content-Length': body.length });
+        res.end(body);
+      } catch {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const modelUrl = `http://127.0.0.1:${(other.address() as AddressInfo).port}/`;
+    try {
+      const r = await demoRun(`model=${encodeURIComponent(modelUrl)}&run=1`, 'demo-cors-error.png');
+      try {
+        expect(r.result.state).toBe('error');
+        expect(r.result.errorAt).toBe('model');
+        expect(r.result.errorShown).toMatch(/Failed to fetch/);
+        expect(r.result.errorShown).toMatch(/no CORS headers for this page's origin/);
+        expect(r.result.loadText).toBe(`failed to load ${modelUrl} (see below)`);
+        expectErrorNextToControl(r.result);
+        console.log(`CORS error: ${r.result.errorShown}`);
+      } finally {
+        await r.demo.close();
+      }
+    } finally {
+      await new Promise((resolve) => other.close(resolve));
     }
   });
 });

@@ -6,6 +6,11 @@
 // URL parameters (also what the browser test uses): ?model=<url> sets the model field,
 // &image=<url> picks an image, &run=1 loads the model and runs that image at once.
 // document.body.dataset.state: starting | ready | loading | loaded | running | done | error.
+//
+// window.dualtokenDemo (DemoState below) is the page's state, for tests and automation: the last
+// run's codes and embedding, timings, the last error and the control it belongs to, the busy
+// stages shown. Read it; do not write it. README.md (web/) documents it.
+import { encodeSafetensors } from '../src/core/safetensors.js';
 import {
   DEFAULT_CACHE_NAME,
   loadDualTokenInWorker,
@@ -35,6 +40,10 @@ export interface DemoState {
   pixelCodes?: Int32Array;
   semanticCodes?: Int32Array;
   embedding?: Float32Array;
+  /** f32 [1, L, C]: the semantic features (z_q_sem) of the last run. */
+  semanticFeatures?: Float32Array;
+  /** The results on the page are from an earlier run (a new run started or failed): greyed, not downloadable. */
+  stale?: boolean;
   /** The last error, and the control it belongs to. */
   error?: string;
   errorAt?: 'model' | 'image';
@@ -92,15 +101,48 @@ function clearErrors(): void {
   state.errorAt = undefined;
 }
 
+/**
+ * A fetch that failed without an HTTP answer ("Failed to fetch" in Chromium, "NetworkError when
+ * attempting to fetch resource." in Firefox, "Load failed" in Safari) says nothing about why: on a
+ * page that fetches from another origin the usual cause is a server that sends no CORS headers.
+ */
+export function explainFetchError(message: string, origin: string = location.origin): string {
+  if (!/Failed to fetch|NetworkError when attempting to fetch|Load failed/.test(message)) return message;
+  return `${message}\n→ could not fetch the URL: a network error, or the server sends no CORS headers for this page's origin (${origin}); a server on another origin must answer with Access-Control-Allow-Origin (and, for model weights, expose Content-Range)`;
+}
+
 function showError(e: unknown, at: 'model' | 'image'): void {
-  const msg = e instanceof Error ? e.message : String(e);
+  const msg = explainFetchError(e instanceof Error ? e.message : String(e));
   state.error = msg;
   state.errorAt = at;
-  const el = $(at === 'model' ? 'modelError' : 'imageError');
-  el.textContent = msg;
-  el.scrollIntoView({ block: 'nearest' });
+  $(at === 'model' ? 'modelError' : 'imageError').textContent = msg;
   setState('error');
   console.error(e);
+}
+
+/** After the busy state is over (the status bar hidden, the layout settled): the error in view. */
+function revealError(): void {
+  if (!state.errorAt) return;
+  const err = $(state.errorAt === 'model' ? 'modelError' : 'imageError');
+  // The whole section (the control that failed and its error) when it fits, else the error itself.
+  const section = err.closest('section')!;
+  if (section.getBoundingClientRect().height <= window.innerHeight) section.scrollIntoView({ block: 'nearest' });
+  else err.scrollIntoView({ block: 'nearest' });
+}
+
+/** The results on the page no longer belong to the current input: greyed, not downloadable. */
+function markStale(): void {
+  const had = state.pixelCodes !== undefined || state.stale;
+  state.pixelCodes = state.semanticCodes = state.embedding = state.semanticFeatures = undefined;
+  for (const id of ['downloadCodes', 'downloadSafetensors', 'downloadEmbedding']) $<HTMLButtonElement>(id).disabled = true;
+  if (!had) return;
+  state.stale = true;
+  document.querySelectorAll('.result').forEach((el) => el.classList.add('stale'));
+}
+
+function markFresh(): void {
+  state.stale = false;
+  document.querySelectorAll('.result').forEach((el) => el.classList.remove('stale'));
 }
 
 function mb(bytes: number): string {
@@ -137,7 +179,8 @@ async function loadModel(): Promise<DualTokenWorker> {
       onDownloadStats: (s) => (state.download = s),
     });
   } catch (e) {
-    text.textContent = 'not loaded';
+    bar.value = 0;
+    text.textContent = `failed to load ${url} (see below)`;
     throw new ModelError((e as Error).message);
   }
   state.loadMs = performance.now() - t0;
@@ -155,6 +198,7 @@ async function loadModel(): Promise<DualTokenWorker> {
 async function loadOnly(): Promise<void> {
   if (busy) return;
   clearErrors();
+  markStale(); // results of the previous model
   setBusy('loading the model');
   try {
     await loadModel();
@@ -162,6 +206,7 @@ async function loadOnly(): Promise<void> {
     showError(e, 'model');
   } finally {
     setBusy(undefined);
+    revealError();
   }
 }
 
@@ -171,6 +216,7 @@ async function loadOnly(): Promise<void> {
 async function run(input: Blob, label: string): Promise<void> {
   if (busy) return;
   clearErrors();
+  markStale();
   setBusy('starting');
   state.controlsDisabledWhileBusy = controls().every((c) => c.disabled);
   try {
@@ -217,14 +263,17 @@ async function run(input: Blob, label: string): Promise<void> {
     state.pixelCodes = enc.pixelCodes;
     state.semanticCodes = enc.semanticCodes;
     state.embedding = enc.embedding;
+    state.semanticFeatures = enc.semanticFeatures;
+    markFresh();
     state.imageName = label.replace(/\.[^.]*$/, '') || 'image';
-    for (const id of ['downloadCodes', 'downloadEmbedding']) $<HTMLButtonElement>(id).disabled = false;
+    for (const id of ['downloadCodes', 'downloadSafetensors', 'downloadEmbedding']) $<HTMLButtonElement>(id).disabled = false;
     showTimings(timings);
     setState('done');
   } catch (e) {
     showError(e, e instanceof ModelError ? 'model' : 'image');
   } finally {
     setBusy(undefined);
+    revealError();
   }
 }
 
@@ -317,11 +366,14 @@ function drawEmbedding(e: Float32Array): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Downloads: the codes in the CLI's JSON format (`dualtoken decode codes.json` reads them), the embedding as JSON.
+// Downloads in the CLI's two formats: the codes as `dualtoken encode --format json` writes them
+// (`dualtoken decode codes.json` reads them), the embedding as JSON; and the safetensors file
+// `dualtoken encode` writes: int32 code_pix [B,h,w,D], int32 code_sem [B,hs,ws,Ds],
+// f32 z_q_sem [B,L,C], f32 pooler_output [B,C] (metadata: files).
 
-function download(name: string, text: string): void {
+function download(name: string, content: string | Uint8Array, type = 'application/json'): void {
   const a = document.createElement('a');
-  a.href = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
+  a.href = URL.createObjectURL(new Blob([content as BlobPart], { type }));
   a.download = name;
   document.body.append(a);
   a.click();
@@ -340,6 +392,24 @@ function downloadCodes(): void {
   );
 }
 
+function downloadSafetensors(): void {
+  const m = state.model;
+  if (!m || !state.pixelCodes || !state.semanticCodes || !state.semanticFeatures || !state.embedding) return;
+  const [h, w, D] = m.config.quantPix.codeShape;
+  const [hs, ws, Ds] = m.config.quantSem.codeShape;
+  const C = state.embedding.length;
+  const bytes = encodeSafetensors(
+    {
+      code_pix: { dtype: 'I32', shape: [1, h, w, D], data: state.pixelCodes },
+      code_sem: { dtype: 'I32', shape: [1, hs, ws, Ds], data: state.semanticCodes },
+      z_q_sem: { dtype: 'F32', shape: [1, state.semanticFeatures.length / C, C], data: state.semanticFeatures },
+      pooler_output: { dtype: 'F32', shape: [1, C], data: state.embedding },
+    },
+    { files: JSON.stringify([state.imageName ?? 'image']) },
+  );
+  download(`${state.imageName ?? 'image'}.safetensors`, bytes, 'application/octet-stream');
+}
+
 function downloadEmbedding(): void {
   if (!state.embedding) return;
   download(`${state.imageName ?? 'image'}.embedding.json`, JSON.stringify({ shape: [1, state.embedding.length], embedding: Array.from(state.embedding), files: [state.imageName ?? 'image'] }));
@@ -355,7 +425,11 @@ async function runUrl(url: string): Promise<void> {
     if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
     blob = await res.blob();
   } catch (e) {
+    if (busy) return;
+    clearErrors();
+    markStale();
     showError(e, 'image');
+    revealError();
     return;
   }
   await run(blob, url.split('/').pop() ?? url);
@@ -380,6 +454,7 @@ function wire(): void {
   });
   document.querySelectorAll<HTMLButtonElement>('button.sample').forEach((b) => b.addEventListener('click', () => void runUrl(b.dataset.src!)));
   $('downloadCodes').addEventListener('click', downloadCodes);
+  $('downloadSafetensors').addEventListener('click', downloadSafetensors);
   $('downloadEmbedding').addEventListener('click', downloadEmbedding);
   const drop = $('drop');
   drop.addEventListener('dragover', (e) => {

@@ -279,6 +279,35 @@ async function inWorker(modelUrl: string): Promise<WorkerRun> {
   };
 }
 
+/** Codes of a JPEG (the file's bytes) in the browser: decoded on the page (libjpeg-turbo wasm) + encodeImages, and in a Web Worker. */
+export interface JpegRun {
+  width: number;
+  height: number;
+  page: { pixelCodes: number[]; semanticCodes: number[] };
+  worker: { pixelCodes: number[]; semanticCodes: number[] };
+}
+
+async function jpeg(modelUrl: string, bytes: number[], name: string): Promise<JpegRun> {
+  const file = () => new File([new Uint8Array(bytes)], name, { type: 'image/jpeg' });
+  const g = await gpu();
+  const rgb = await imageToRgb(file(), { gpu: g });
+  const model = await loadDualTokenFromUrl(modelUrl, { gpu: g });
+  let page: JpegRun['page'];
+  try {
+    const enc = await model.encodeImages([rgb]);
+    page = { pixelCodes: Array.from(enc.pixelCodes), semanticCodes: Array.from(enc.semanticCodes) };
+  } finally {
+    model.dispose();
+  }
+  const w = await loadDualTokenInWorker(modelUrl);
+  try {
+    const enc = await w.encodeImages([file()]);
+    return { width: rgb.width, height: rgb.height, page, worker: { pixelCodes: Array.from(enc.pixelCodes), semanticCodes: Array.from(enc.semanticCodes) } };
+  } finally {
+    await w.dispose();
+  }
+}
+
 /** Kernels that fail, created asynchronously: each rejection names its kernel; no error escapes to the device. */
 async function asyncPipelineErrors(): Promise<{ pipeline: string; wgsl: string; good: boolean; deviceOk: string }> {
   const g = await requestBrowserGpu({ asyncPipelines: true });
@@ -347,7 +376,7 @@ function bitmapCanvas(bitmap: ImageBitmap): OffscreenCanvas {
   return c;
 }
 
-const api = { env, golden, load, imageInputs, firstRuns, inWorker, asyncPipelineErrors };
+const api = { env, golden, load, imageInputs, firstRuns, inWorker, asyncPipelineErrors, jpeg };
 declare global {
   interface Window {
     dualtokenTest: typeof api;
