@@ -19,3 +19,28 @@ export const SIGLIP_384_RVQ8 = {
 };
 
 export const OFFICIAL_CONFIGS: Record<string, Record<string, unknown>> = { 'siglip_384_rvq8': SIGLIP_384_RVQ8 };
+
+/**
+ * The text_config of google/siglip2-so400m-patch14-384 (the backbone of SIGLIP_384_RVQ8), as
+ * its siglip_config.json gives it (HF SiglipTextConfig fields; Gemma tokenizer: pad 0, eos 1,
+ * bos 2). The preset config.json carries none (text needs siglip_config.json beside a real
+ * checkpoint); synthetic text benchmarks take it from here.
+ */
+export const SIGLIP2_SO400M_TEXT_CONFIG = {
+  model_type: 'siglip_text_model',
+  vocab_size: 256000,
+  hidden_size: 1152,
+  intermediate_size: 4304,
+  num_hidden_layers: 27,
+  num_attention_heads: 16,
+  max_position_embeddings: 64,
+  hidden_act: 'gelu_pytorch_tanh',
+  layer_norm_eps: 1e-6,
+  projection_size: 1152,
+  pad_token_id: 0,
+  eos_token_id: 1,
+  bos_token_id: 2,
+};
+
+/** The text_config of each preset's backbone, by preset name. */
+export const OFFICIAL_TEXT_CONFIGS: Record<string, Record<string, unknown>> = { 'siglip_384_rvq8': SIGLIP2_SO400M_TEXT_CONFIG };

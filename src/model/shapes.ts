@@ -124,3 +124,31 @@ export function imagePathShapes(cfg: DualTokenConfig): Shapes {
   decoderShapes(m, cfg.decoder, C);
   return m;
 }
+
+/**
+ * Every text-tower tensor of the official state_dict (`siglip_model.text_model.*` and the two
+ * logit parameters), with its shape; empty when the config has no text_config. The token
+ * embedding table [vocab, C] is among them (its rows are gathered on the CPU, never uploaded).
+ */
+export function textShapes(cfg: DualTokenConfig): Shapes {
+  const m: Shapes = new Map();
+  const t = cfg.text;
+  if (!t) return m;
+  const T = 'siglip_model.text_model';
+  const C = t.hiddenSize;
+  m.set(`${T}.embeddings.token_embedding.weight`, [t.vocabSize, C]);
+  m.set(`${T}.embeddings.position_embedding.weight`, [t.maxPositionEmbeddings, C]);
+  for (let i = 0; i < t.numLayers; i++) {
+    const pre = `${T}.encoder.layers.${i}`;
+    normShapes(m, `${pre}.layer_norm1`, C);
+    normShapes(m, `${pre}.layer_norm2`, C);
+    for (const p of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) linearShapes(m, `${pre}.self_attn.${p}`, C, C);
+    linearShapes(m, `${pre}.mlp.fc1`, C, t.intermediateSize);
+    linearShapes(m, `${pre}.mlp.fc2`, t.intermediateSize, C);
+  }
+  normShapes(m, `${T}.final_layer_norm`, C);
+  linearShapes(m, `${T}.head`, C, C);
+  m.set('siglip_model.logit_scale', [1]);
+  m.set('siglip_model.logit_bias', [1]);
+  return m;
+}

@@ -27,6 +27,7 @@ import { Progress } from './progress.js';
 import { loadDualToken, locateModel } from './load.js';
 import { oneLine } from './messages.js';
 import { classifyCommand, encodeTextCommand, type TextCommandContext } from './text-commands.js';
+import { searchCommand } from './search-command.js';
 import { DATASET_SWITCHES, DATASET_USAGE, DATASET_VALUE_FLAGS, DatasetPartialFailure, queueCommand, tokenizeCommand, workerCommand } from './dataset-commands.js';
 import { STDOUT, checkExtension, checkNotInputs, checkWritableFile, checkWritableFolder, folderOutputs, writeFile, writeOutput } from './output.js';
 
@@ -34,12 +35,13 @@ const USAGE = `usage:
   dualtoken encode --model DIR [--pixel-values FILE.safetensors] [IMAGE ...] --out OUT.safetensors|OUT.json|- [--format safetensors|json]
   dualtoken encode-text --model DIR (--input-ids IDS.safetensors | TEXT ...) --out OUT.safetensors [--tokenizer tokenizer.json]
   dualtoken classify --model DIR (IMAGE ... | --pixel-values F) (--labels "a cat" "a dog" ... | --labels-file F | --input-ids IDS.safetensors) [--template "a photo of {}."] [--top K] [--out OUT.safetensors] [--tokenizer tokenizer.json]
+  dualtoken search --model DIR --images FOLDER --query "TEXT" [--top 10] [--cache FILE.safetensors] [--batch-size 4] [--tokenizer tokenizer.json]
   dualtoken decode --model DIR CODES.safetensors|CODES.json --out OUT.safetensors|OUT.png|- [--format safetensors|png]
   dualtoken reconstruct --model DIR IMAGE [IMAGE ...] --out OUT.png|DIR
   dualtoken info --model DIR
   dualtoken convert IN.pt|IN.safetensors|IN.index.json --out OUT.safetensors [--dtype f32|f16|bf16] [--drop-text-tower] [--drop-ema]
   dualtoken demo [--out DIR]
-  dualtoken bench [--preset siglip_384_rvq8 | --model DIR] [--batch 1,2] [--reps 2] [--json FILE] [--profile]
+  dualtoken bench [--preset siglip_384_rvq8 | --model DIR] [--batch 1,2] [--reps 2] [--json FILE] [--profile] [--text [--text-prompts 1000] [--text-only]]
 ${DATASET_USAGE}
 options: --adapter auto|cpu|ICD.json (WebGPU adapter), --quiet (no progress), --batch-size N (images per GPU batch, 4),
   --profile (encode/decode/reconstruct/bench: a per-kernel GPU time table on stderr),
@@ -54,8 +56,8 @@ options: --adapter auto|cpu|ICD.json (WebGPU adapter), --quiet (no progress), --
   or rediss:// for TLS), --queue NAME (dualtoken-tokenize), --concurrency N (worker, 1), --lock-duration MS (worker, 30000: how long
   a dead worker's job waits), --until-empty (worker: exit once the queue is empty)`;
 
-const VALUE_FLAGS = ['model', 'pixel-values', 'out', 'adapter', 'format', 'dtype', 'preset', 'batch', 'batch-size', 'reps', 'json', 'kernel', 'precision', 'input-ids', 'labels', 'labels-file', 'template', 'top', 'tokenizer', ...DATASET_VALUE_FLAGS];
-const SWITCHES = ['quiet', 'help', 'drop-text-tower', 'drop-ema', 'profile', 'autotune', 'allow-nonfinite', 'exif-rotate', ...DATASET_SWITCHES];
+const VALUE_FLAGS = ['model', 'pixel-values', 'out', 'adapter', 'format', 'dtype', 'preset', 'batch', 'batch-size', 'reps', 'json', 'kernel', 'precision', 'input-ids', 'labels', 'labels-file', 'template', 'top', 'tokenizer', 'text-prompts', 'images', 'query', 'cache', ...DATASET_VALUE_FLAGS];
+const SWITCHES = ['quiet', 'help', 'drop-text-tower', 'drop-ema', 'profile', 'autotune', 'allow-nonfinite', 'exif-rotate', 'text', 'text-only', ...DATASET_SWITCHES];
 
 /** A batch where some inputs failed: the others were written; the exit status is still non-zero. */
 class PartialFailure extends Error {}
@@ -333,6 +335,7 @@ export async function main(argv: string[]): Promise<number> {
       encode: () => encodeCommand(args),
       'encode-text': () => encodeTextCommand(args, textCtx),
       classify: () => classifyCommand(args, textCtx),
+      search: () => searchCommand(args, textCtx),
       decode: () => decodeCommand(args),
       reconstruct: () => reconstructCommand(args),
       info: () => infoCommand(need(args, 'model'), kernelOptions(args)),
@@ -345,6 +348,9 @@ export async function main(argv: string[]): Promise<number> {
           reps: positiveInt(args.flags.get('reps') ?? '2', '--reps'),
           json: args.flags.get('json'),
           profile: args.switches.has('profile'),
+          text: args.switches.has('text'),
+          textOnly: args.switches.has('text-only'),
+          textPrompts: args.flags.has('text-prompts') ? positiveInt(args.flags.get('text-prompts')!, '--text-prompts') : undefined,
           ...kernelOptions(args),
         }),
       tokenize: () => tokenizeCommand(args, modelLoader(args)),

@@ -80,8 +80,8 @@ async function readInputIds(path: string, L: number): Promise<{ inputIds: Int32A
   return { inputIds: toInt32(await st.read('input_ids'), info.dtype, `${path}: input_ids`), count: info.shape[0] };
 }
 
-/** The model with its text side pointed at the weights (reopened at first use) and the tokenizer. */
-async function openTextModel(args: ParsedArgs, ctx: TextCommandContext, weightsPath: string, config: DualTokenConfig): Promise<DualToken> {
+/** The model with its text side pointed at the weights (reopened at first use) and the tokenizer (also used by search-command.ts). */
+export async function openTextModel(args: ParsedArgs, ctx: TextCommandContext, weightsPath: string, config: DualTokenConfig): Promise<DualToken> {
   const text = config.text;
   if (!text) throw new Error(`${need(args, 'model')}: the config has no text_config (siglip_config.json with a text_config is needed beside config.json)`);
   const tokPath = args.flags.get('tokenizer') ?? findTokenizerFile(need(args, 'model'));
