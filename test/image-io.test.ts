@@ -6,6 +6,7 @@ import { PNG, type PackerOptions } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { applyOrientation, crc32, type RgbImage } from '../src/core/image.js';
 import { decodeImage, encodePng } from '../src/node/decode.js';
+import { errorOf } from './helpers/errors.js';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -65,15 +66,6 @@ function handPng(width: number, height: number, bitDepth: number, colorType: num
 function rowsOf(data: Uint8Array, height: number): Uint8Array[] {
   const stride = data.length / height;
   return Array.from({ length: height }, (_, y) => data.subarray(y * stride, (y + 1) * stride));
-}
-
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected an error');
 }
 
 const W = 7;

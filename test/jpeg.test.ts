@@ -21,6 +21,7 @@ import { loadDualToken } from '../src/node/load.js';
 import { cli } from './helpers/cli.js';
 import { FIXTURES, caseDir } from './helpers/golden.js';
 import { testGpu } from './helpers/gpu.js';
+import { errorOf } from './helpers/errors.js';
 
 const DIR = join(FIXTURES, 'jpeg');
 const S = 64; // the tiny model's image size, at which photo.safetensors was made
@@ -38,15 +39,6 @@ const manifest = JSON.parse(readFileSync(join(DIR, 'cases.json'), 'utf8')) as { 
 const file = (name: string) => new Uint8Array(readFileSync(join(DIR, name)));
 /** Pillow's RGB of a case (a PNG, which the engine decodes exactly as Pillow: test/image-io.test.ts). */
 const pillowRgb = (name: string) => decodeImage(file(name), name);
-
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected an error');
-}
 
 /** max |a - b| over every sample, or a note when the sizes differ. */
 function maxDiff(a: RgbImage, b: RgbImage): number | string {

@@ -17,6 +17,7 @@ import { decodeImage } from '../src/node/decode.js';
 import { loadDualToken } from '../src/node/load.js';
 import { FIXTURES, caseDir } from './helpers/golden.js';
 import { testGpu } from './helpers/gpu.js';
+import { errorOf } from './helpers/errors.js';
 
 const DIR = join(FIXTURES, 'large-image');
 const S = 64; // the tiny model's image size, at which the references were made
@@ -24,15 +25,6 @@ const S = 64; // the tiny model's image size, at which the references were made
 /** Peak resident memory of this test file's process (vitest runs each file in its own fork). */
 function peakRssMiB(): number {
   return Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
-}
-
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected an error');
 }
 
 /**

@@ -169,21 +169,9 @@ export class KernelLibrary {
     const { device } = this.gpu;
     const what = `kernel '${info.name}'`;
     const created = this.gpu.bracket(what, () => {
-      const module = device.createShaderModule({ label: info.name, code: info.code });
-      const layout = device.createBindGroupLayout({
-        label: info.name,
-        entries: info.bindings.map((b) => ({
-          binding: b.binding,
-          visibility: GPUShaderStage.COMPUTE,
-          buffer: { type: b.kind },
-        })),
-      });
+      const { module, layout, pipelineLayout } = moduleAndLayout(device, info);
       // Synchronous creation: dawn.node's createComputePipelineAsync never settles (seen with webgpu 0.6.2).
-      const pipeline = device.createComputePipeline({
-        label: info.name,
-        layout: device.createPipelineLayout({ label: info.name, bindGroupLayouts: [layout] }),
-        compute: { module, entryPoint: info.entryPoint, constants: info.constants },
-      });
+      const pipeline = device.createComputePipeline({ label: info.name, layout: pipelineLayout, compute: { module, entryPoint: info.entryPoint, constants: info.constants } });
       return { module, kernel: { info, pipeline, layout } };
     });
     const { module, kernel } = created.result;
@@ -208,18 +196,7 @@ export class KernelLibrary {
   private async createAsync(info: KernelInfo): Promise<CompiledKernel> {
     const { device } = this.gpu;
     const what = `kernel '${info.name}'`;
-    const created = this.gpu.bracket(what, () => {
-      const module = device.createShaderModule({ label: info.name, code: info.code });
-      const layout = device.createBindGroupLayout({
-        label: info.name,
-        entries: info.bindings.map((b) => ({
-          binding: b.binding,
-          visibility: GPUShaderStage.COMPUTE,
-          buffer: { type: b.kind },
-        })),
-      });
-      return { module, layout, pipelineLayout: device.createPipelineLayout({ label: info.name, bindGroupLayouts: [layout] }) };
-    });
+    const created = this.gpu.bracket(what, () => moduleAndLayout(device, info));
     const { module, layout, pipelineLayout } = created.result;
     const pipeline = this.gpu.untilLost(
       what,
@@ -237,6 +214,16 @@ export class KernelLibrary {
     if (wgsl.status === 'rejected') throw wgsl.reason;
     return { info, pipeline: made.value, layout };
   }
+}
+
+/** A kernel's shader module, its bind-group layout (from the reflected bindings) and pipeline layout. */
+function moduleAndLayout(device: GPUDevice, info: KernelInfo): { module: GPUShaderModule; layout: GPUBindGroupLayout; pipelineLayout: GPUPipelineLayout } {
+  const module = device.createShaderModule({ label: info.name, code: info.code });
+  const layout = device.createBindGroupLayout({
+    label: info.name,
+    entries: info.bindings.map((b) => ({ binding: b.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: b.kind } })),
+  });
+  return { module, layout, pipelineLayout: device.createPipelineLayout({ label: info.name, bindGroupLayouts: [layout] }) };
 }
 
 function reflect(name: string, key: string, code: string, constants: Constants): KernelInfo {

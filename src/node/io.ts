@@ -16,6 +16,16 @@ export function readBytes(path: string): Buffer {
   }
 }
 
+/** A JSON file; a failure is `PATH: cannot read (CODE)` or `PATH: not valid JSON (...)`. */
+export function readJson(path: string): Record<string, unknown> {
+  const text = readBytes(path).toString('utf8');
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
 /** Reads and decodes one image; every failure is one line naming the file. */
 export function readImage(path: string, opts: DecodeOptions = {}): RgbImage {
   return decodeImage(readBytes(path), path, opts);

@@ -1,7 +1,7 @@
 // Loading a model from disk: a folder (config.json, optional siglip_config.json, and
 // model.safetensors, a sharded model.safetensors.index.json set, or a PyTorch .pt checkpoint),
 // or a weights file with config.json beside it.
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseConfig, type DualTokenConfig } from '../core/config.js';
 import type { Gpu } from '../core/gpu.js';
@@ -9,6 +9,7 @@ import type { ShaderSources } from '../core/kernels.js';
 import type { TensorSource } from '../core/tensor-source.js';
 import { DualToken, type DualTokenOptions } from '../model/dualtoken.js';
 import { openWeightsFile, shardFiles } from './files.js';
+import { readJson } from './io.js';
 import { findTokenizerFile, loadTokenizerFile } from './tokenizer.js';
 import { fileTuneStorage } from './autotune-cache.js';
 import { compileNotice } from './compile-notice.js';
@@ -20,20 +21,6 @@ export interface ModelFiles {
   source: TensorSource;
   /** What was opened, for messages. */
   weightsPath: string;
-}
-
-function readJson(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
-  }
 }
 
 function findWeights(dir: string): string {

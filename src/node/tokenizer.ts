@@ -1,23 +1,10 @@
 // A tokenizer.json from disk (given, or found beside the model's weights) as the text tower's
 // tokenizer: fixed length = the text config's max_position_embeddings, pad id = its pad_token_id.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { TextConfig } from '../core/config.js';
 import { HfTextTokenizer, type TokenizerOptions } from '../core/tokenizer.js';
-
-function readJson(path: string): object {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  try {
-    return JSON.parse(text) as object;
-  } catch (e) {
-    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-}
+import { readJson } from './io.js';
 
 /** tokenizer.json in the model folder (or beside the weights file), if there is one. */
 export function findTokenizerFile(modelPath: string): string | undefined {
