@@ -89,6 +89,13 @@ export interface TokenizeSummary {
   failures: number;
   seconds: number;
   imagesPerSecond: number;
+  /**
+   * Time spent reading and decoding images, and waiting for the GPU's batches: the two overlap
+   * (the next batch is decoded while the GPU runs this one), so their sum minus `seconds` is what
+   * the overlap saved.
+   */
+  decodeSeconds: number;
+  gpuSeconds: number;
 }
 
 /** The run was stopped (shouldStop) between two batches; the shards written so far are complete. */
@@ -213,6 +220,19 @@ interface RunState {
   shardsDone: number;
   shardsTotal: number;
   failures: number;
+  /** Wall time spent reading + decoding, and waiting for the GPU's batches (they overlap). */
+  decodeMs: number;
+  gpuMs: number;
+}
+
+/** Milliseconds `fn` takes, added to `state[field]`. */
+async function timed<T>(state: RunState, field: 'decodeMs' | 'gpuMs', fn: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  try {
+    return await fn();
+  } finally {
+    state[field] += performance.now() - t0;
+  }
 }
 
 function progressOf(state: RunState, source?: string): TokenizeProgress {
@@ -240,7 +260,7 @@ export async function tokenizeSource(handle: ModelHandle, source: Source, outDir
   const hash = configHash(model().config);
   const shard = shardPath(outDir, source.name);
   const start = performance.now();
-  const run: RunState = state ?? { start, images: 0, totalImages: 0, shardsDone: 0, shardsTotal: 1, failures: 0 };
+  const run: RunState = state ?? { start, images: 0, totalImages: 0, shardsDone: 0, shardsTotal: 1, failures: 0, decodeMs: 0, gpuMs: 0 };
   if (shardIsComplete(shard, hash, keep)) {
     const meta = readShardMetadata(shard)!;
     const r: ShardResult = { source: source.path, shard, images: (JSON.parse(meta.keys) as string[]).length, failures: JSON.parse(meta.failed) as ShardFailure[], skipped: true, seconds: 0 };
@@ -313,11 +333,12 @@ export async function tokenizeSource(handle: ModelHandle, source: Source, outDir
   };
 
   try {
-    let next = await nextBatch();
+    let next = await timed(run, 'decodeMs', nextBatch);
     while (next.seen > 0) {
-      const running = next.decoded.images.length ? runBatch(next.decoded) : Promise.resolve();
+      const batch = next.decoded;
+      const running = batch.images.length ? timed(run, 'gpuMs', () => runBatch(batch)) : Promise.resolve();
       // Read and decoded while the GPU works on the batch above.
-      const following = nextBatch();
+      const following = timed(run, 'decodeMs', nextBatch);
       await running;
       const after = await following;
       run.images += next.seen;
@@ -363,7 +384,7 @@ export async function tokenizeSource(handle: ModelHandle, source: Source, outDir
 export async function tokenize(model: ModelHandle, sources: (string | Source)[], outDir: string, opts: TokenizeOptions = {}): Promise<TokenizeSummary> {
   const opened = openSources(sources.filter((s): s is string => typeof s === 'string'));
   const all = sources.map((s) => (typeof s === 'string' ? opened.shift()! : s));
-  const state: RunState = { start: performance.now(), images: 0, totalImages: 0, shardsDone: 0, shardsTotal: all.length, failures: 0 };
+  const state: RunState = { start: performance.now(), images: 0, totalImages: 0, shardsDone: 0, shardsTotal: all.length, failures: 0, decodeMs: 0, gpuMs: 0 };
   const m = unwrap(model).model();
   const hash = configHash(m.config);
   const keep = opts.keep ?? [];
@@ -387,7 +408,7 @@ export async function tokenize(model: ModelHandle, sources: (string | Source)[],
   const seconds = (performance.now() - state.start) / 1000;
   const done = shards.filter((s) => !s.skipped);
   const images = done.reduce((a, s) => a + s.images, 0);
-  return { shards, errors, images, failures: done.reduce((a, s) => a + s.failures.length, 0), seconds, imagesPerSecond: seconds > 0 ? state.images / seconds : 0 };
+  return { shards, errors, images, failures: done.reduce((a, s) => a + s.failures.length, 0), seconds, imagesPerSecond: seconds > 0 ? state.images / seconds : 0, decodeSeconds: state.decodeMs / 1000, gpuSeconds: state.gpuMs / 1000 };
 }
 
 /** One progress line: images/s, shards done/total, ETA, failures. */
@@ -399,5 +420,5 @@ export function formatProgress(p: TokenizeProgress): string {
 /** The final summary line. */
 export function formatSummary(s: TokenizeSummary, outDir: string): string {
   const skipped = s.shards.filter((r) => r.skipped).length;
-  return `tokenized ${s.images} images into ${s.shards.length - skipped} shard(s)${skipped ? ` (${skipped} already complete, skipped)` : ''} in ${formatSeconds(s.seconds)}, ${s.imagesPerSecond.toFixed(1)} images/s, ${s.failures} failed${s.errors.length ? `, ${s.errors.length} source(s) could not be read` : ''} -> ${join(outDir, MANIFEST)}`;
+  return `tokenized ${s.images} images into ${s.shards.length - skipped} shard(s)${skipped ? ` (${skipped} already complete, skipped)` : ''} in ${formatSeconds(s.seconds)}, ${s.imagesPerSecond.toFixed(1)} images/s (decode ${formatSeconds(s.decodeSeconds)} and GPU ${formatSeconds(s.gpuSeconds)} overlapped), ${s.failures} failed${s.errors.length ? `, ${s.errors.length} source(s) could not be read` : ''} -> ${join(outDir, MANIFEST)}`;
 }
