@@ -33,8 +33,16 @@ export class Weights {
    * `keepOnHost(name)` accepts (for derived weights built at load: see hostData), so that no
    * tensor is read from the source twice. With `finite` (a kernel library), every uploaded
    * tensor is checked for NaN / Inf on the GPU and the first bad one is refused, named.
+   * `uploaded(name, t)` hears of each tensor once it is uploaded (and its check submitted),
+   * before the next is read: e.g. to pack it and free the original (TextTower, precision f16).
    */
-  async load(used: (name: string) => boolean, onProgress?: (p: LoadProgress) => void, keepOnHost: (name: string) => boolean = () => false, finite?: KernelLibrary): Promise<void> {
+  async load(
+    used: (name: string) => boolean,
+    onProgress?: (p: LoadProgress) => void,
+    keepOnHost: (name: string) => boolean = () => false,
+    finite?: KernelLibrary,
+    uploaded?: (name: string, t: Tensor) => void,
+  ): Promise<void> {
     const names = this.source.names().filter(used);
     const totalBytes = names.reduce((s, n) => s + this.source.info(n)!.byteLength, 0);
     const check = finite && new Program(finite, this.source.label);
@@ -45,6 +53,7 @@ export class Weights {
         const data = toFloat32(await this.source.read(name), info.dtype, `${this.source.label}: tensor '${name}'`);
         const t = this.set(name, info.shape, data);
         check?.checkFinite(t, (found) => `tensor '${name}' has ${describeNonFinite(found)}`, true);
+        uploaded?.(name, t);
         if (keepOnHost(name)) this.host.set(name, data);
         bytes += info.byteLength;
         onProgress?.({ tensors: i + 1, totalTensors: names.length, bytes, totalBytes });

@@ -12,17 +12,24 @@
 // read from the weights (a range read per row where the source has one: safetensors, sharded
 // safetensors; else the table is read once and kept on the host: a PyTorch .pt), gathered on the
 // CPU and uploaded as the program's input [T, L, C].
+// With precision 'f16' (linear reads every weight as halves: kn_sg_f16, one layout for every
+// shape class), each linear weight is packed to halves right after it is uploaded and its f32
+// original freed before the next tensor is read: the load peaks at the f16 total plus one f32
+// tensor (so400m: ~0.85 GB instead of 1.65 GB). The packing is the one linear() would make at
+// the first recording (same kernel, same key), so the numbers are the same. With 'f32' the
+// weights are uploaded as f32 and the kn* variants pack them at the first recording, as before.
 import type { DualTokenConfig, TextConfig } from '../core/config.js';
 import { toFloat32 } from '../core/dtype.js';
 import type { Gpu } from '../core/gpu.js';
 import type { KernelLibrary } from '../core/kernels.js';
+import { packedWeight } from '../core/ops.js';
 import { Program } from '../core/program.js';
 import { Tensor, shapeStr } from '../core/tensor.js';
 import { DTYPE_BYTES, type TensorSource } from '../core/tensor-source.js';
 import type { TextTokenizer } from '../core/tokenizer.js';
-import { variantsOf } from '../core/variants.js';
+import { VARIANTS, shapeClass, variantsOf } from '../core/variants.js';
 import { Weights } from '../core/weights.js';
-import { LOGIT_BIAS, LOGIT_SCALE, TOKEN_EMBEDDING, textTower, usedByText, type TextVariant } from './text.js';
+import { LOGIT_BIAS, LOGIT_SCALE, TOKEN_EMBEDDING, isTextLinearWeight, textTower, usedByText, type TextVariant } from './text.js';
 
 /** Prompts per recorded run: longer lists run in chunks of this many (bounded activations). */
 export const TEXT_CHUNK = 32;
@@ -135,6 +142,7 @@ export class TextTower {
   private readonly programs = new Map<string, TextProgram>();
   private readonly cache = new Map<string, { raw: Float32Array; embeds: Float32Array }>();
   private inFlight = 0;
+  private peak = 0;
   private disposed = false;
   private tokenizerOrMaker?: TextTokenizer | (() => TextTokenizer);
 
@@ -180,13 +188,28 @@ export class TextTower {
       throw new Error(`${source.label}: '${TOKEN_EMBEDDING}' has shape ${shapeStr(info.shape)}, the text_config needs [vocab_size = ${V}, hidden_size = ${C}]`);
     }
     const weights = new Weights(this.host.gpu, source);
+    const packer = this.packsToHalves() ? new Program(this.host.kernels, `${source.label}: text weights to f16`) : undefined;
+    const uploaded = (name: string, t: Tensor): void => {
+      this.notePeak(weights.byteLength + weights.packedByteLength);
+      if (!packer || !isTextLinearWeight(name)) return;
+      const N = t.shape[0];
+      const K = t.numel / N;
+      if (K % 4 !== 0) return; // linear() reads such a weight as loaded ('tiled')
+      packedWeight(packer, t, N, K, 'f16');
+      this.notePeak(weights.byteLength + weights.packedByteLength); // the original and its halves, together
+      weights.releaseOriginal(t, new Set()); // nothing is recorded yet: no program binds it
+    };
     try {
-      await weights.load(usedByText, undefined, undefined, this.host.allowNonFinite ? undefined : this.host.kernels);
+      await weights.load(usedByText, undefined, undefined, this.host.allowNonFinite ? undefined : this.host.kernels, uploaded);
+      await packer?.finalize(); // WebGPU's verdict on the packings
     } catch (e) {
       weights.destroy();
       throw e;
+    } finally {
+      packer?.destroy();
     }
     this.weights = weights;
+    this.notePeak(this.byteLength);
     const scalar = async (name: string): Promise<number | undefined> => {
       const i = source.info(name);
       if (!i) return undefined;
@@ -197,6 +220,28 @@ export class TextTower {
     this.logitScaleLog = await scalar(LOGIT_SCALE);
     this.logitBiasValue = await scalar(LOGIT_BIAS);
     if (this.logitScaleLog === undefined || this.logitBiasValue === undefined) this.logitError = `${source.label}: missing tensor '${this.logitScaleLog === undefined ? LOGIT_SCALE : LOGIT_BIAS}' (needed by classify)`;
+  }
+
+  /**
+   * Whether linear() reads every weight as halves whatever the shape class (precision 'f16' on an
+   * adapter with kn_sg_f16): then the weights are packed at load (see the header).
+   */
+  private packsToHalves(): boolean {
+    const v = variantsOf(this.host.kernels);
+    const chosen = v.choose('linear', shapeClass('linear', { M: this.cfg.maxPositionEmbeddings }));
+    return v.singleWeightLayout() && VARIANTS.linear.find((i) => i.name === chosen)?.packs === 'f16';
+  }
+
+  private notePeak(bytes: number): void {
+    this.peak = Math.max(this.peak, bytes);
+  }
+
+  /**
+   * The largest GPU memory the text side held (byteLength), sampled after each tensor's upload
+   * (and packing) at load, after loading and after each run.
+   */
+  get peakByteLength(): number {
+    return Math.max(this.peak, this.byteLength);
   }
 
   /** exp(logit_scale) (f32) and logit_bias. */
@@ -280,6 +325,7 @@ export class TextTower {
         this.alive(c.prog.label);
         this.host.gpu.device.queue.writeBuffer(c.input.buffer, c.input.offset, tokens.buffer, tokens.byteOffset, tokens.byteLength);
       });
+      this.notePeak(this.byteLength);
       const taps = new Map<string, Float32Array>();
       (opts.taps ?? []).forEach((n, i) => taps.set(n, new Float32Array(out[i + 1], 0, tapped[i].numel)));
       return { raw: new Float32Array(out[0], 0, T * this.cfg.hiddenSize), taps };

@@ -37,6 +37,11 @@ export function usedByText(name: string): boolean {
   return name.startsWith(`${TEXT}.`) && name !== TOKEN_EMBEDDING;
 }
 
+/** The text tower's linear weights (read by linear(): packed layouts under the kn* variants). */
+export function isTextLinearWeight(name: string): boolean {
+  return name === `${TEXT}.head.weight` || (name.startsWith(`${TEXT}.encoder.layers.`) && /\.(self_attn\.(q_proj|k_proj|v_proj|out_proj)|mlp\.(fc1|fc2))\.weight$/.test(name));
+}
+
 /** SiglipEncoderLayer `index` of the text tower: the vision layer's ops with the text config.  [T,L,C] -> [T,L,C] */
 export function textEncoderLayer(prog: Program, w: Weights, cfg: TextConfig, index: number, x: Tensor, causal = false): Tensor {
   const pre = `${TEXT}.encoder.layers.${index}`;
