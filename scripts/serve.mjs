@@ -8,6 +8,7 @@
 //   /weights/...        weights/
 //   /golden/...         test/fixtures/golden/
 //   /models/<name>/...  weights/<name>/ when that folder exists, else test/fixtures/golden/<name>/
+//                       (/models/tiny/tokenizer.json, when that folder has none: test/fixtures/tokenizer/tiny-tokenizer.json)
 //
 // GET and HEAD, single byte ranges (206 + Content-Range, 416 when unsatisfiable, Accept-Ranges
 // on every file), ETag / Last-Modified with If-None-Match / If-Modified-Since (304) and If-Range,
@@ -70,6 +71,10 @@ export function resolvePath(urlPath, repo = REPO) {
     if (parts.length < 2) return undefined;
     const own = join(repo, 'weights', parts[1]);
     const base = existsSync(own) ? own : join(repo, 'test', 'fixtures', 'golden', parts[1]);
+    // The tiny model (golden case or weights/tiny/) has no tokenizer.json: the tiny test tokenizer stands in for it.
+    if (parts[1] === 'tiny' && parts.length === 3 && parts[2] === 'tokenizer.json' && !existsSync(join(base, 'tokenizer.json'))) {
+      return join(repo, 'test', 'fixtures', 'tokenizer', 'tiny-tokenizer.json');
+    }
     target = [base, parts.slice(2)];
   } else target = [join(repo, 'web'), parts.length ? parts : ['index.html']];
   const [root, rest] = target;

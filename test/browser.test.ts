@@ -15,6 +15,7 @@ import { MemoryReader } from '../src/core/bytes.js';
 import { openSafetensors } from '../src/core/safetensors.js';
 import { decodeImage } from '../src/node/decode.js';
 import { loadDualToken } from '../src/node/load.js';
+import { loadTokenizerFile } from '../src/node/tokenizer.js';
 import { REPO, buildWeb, collectPageLog, launchChromium, startWebServer, type RunningServer } from './helpers/browser.js';
 import { FIXTURES, Golden, REL_TO_MAX, caseDir, compareFloat, describe } from './helpers/golden.js';
 
@@ -376,6 +377,68 @@ suite('browser: headless Chromium with WebGPU', () => {
       expect(noModel.loadText).toBe('failed to load /models/no-such-model/ (see below)');
       expect(noModel.stale).toBe(true);
       expect(noModel.statusHidden).toBe(true);
+    } finally {
+      await demo.close();
+    }
+  });
+
+  it('scores labels in the demo page: the text tower loads at the first label only, probabilities as in Node', async () => {
+    server.resetStats();
+    const { demo, demoLog, result } = await demoRun(`model=${encodeURIComponent(DEMO_MODEL_URL)}&image=${encodeURIComponent('/golden/tiny/input_0.png')}&run=1`);
+    try {
+      expect(result.error, demoLog.join('\n')).toBeUndefined();
+      // Image-only use: no tokenizer, and the weights' bytes are those of the encoder and decoder.
+      const weightsPath = `${DEMO_MODEL_URL}model.safetensors`;
+      const imageOnlyBytes = server.stats.get(weightsPath)?.bytes ?? 0;
+      expect(server.stats.has(`${DEMO_MODEL_URL}tokenizer.json`)).toBe(false);
+      await demo.waitForTimeout(500);
+      expect(await demo.evaluate(() => window.dualtokenDemo.labelsState)).toBe('idle');
+      expect(server.stats.get(weightsPath)?.bytes ?? 0).toBe(imageOnlyBytes);
+
+      await demo.fill('#labels', 'cat\ndog');
+      await demo.waitForFunction(() => ['done', 'error'].includes(window.dualtokenDemo.labelsState), undefined, { timeout: 120_000 });
+      const r = await demo.evaluate(() => {
+        const s = window.dualtokenDemo;
+        return {
+          labelsState: s.labelsState,
+          labelsError: s.labelsError,
+          labels: s.labels,
+          prompts: s.prompts,
+          probs: s.probs ? Array.from(s.probs) : undefined,
+          textLoad: s.textLoad,
+          bars: Array.from(document.querySelectorAll('#labelBars .p')).map((e) => e.textContent),
+          progress: document.getElementById('textText')!.textContent,
+        };
+      });
+      expect(r.labelsError, demoLog.join('\n')).toBeUndefined();
+      expect(r.labelsState).toBe('done');
+      expect(r.labels).toEqual(['cat', 'dog']);
+      expect(r.prompts).toEqual(['a photo of cat.', 'a photo of dog.']);
+      expect(r.bars).toHaveLength(2);
+      // The text tower came through the range reader: the tokenizer and more of the weights file.
+      expect(server.stats.get(`${DEMO_MODEL_URL}tokenizer.json`)?.requests).toBe(1);
+      const textBytes = (server.stats.get(weightsPath)?.bytes ?? 0) - imageOnlyBytes;
+      expect(textBytes).toBeGreaterThan(0);
+      expect(r.textLoad!.download.networkBytes + r.textLoad!.download.cacheBytes).toBeGreaterThan(0);
+      console.log(`demo labels: probs ${JSON.stringify(r.probs)}; text tower ${Math.round(r.textLoad!.ms)} ms, ${textBytes} bytes served (${r.textLoad!.download.requests} requests); ${r.progress}`);
+
+      // Node: the same image and prompts through loadDualToken + classify.
+      const model = await loadDualToken(caseDir('tiny'));
+      let nodeProbs: number[];
+      try {
+        model.configureText({ tokenizer: loadTokenizerFile(join(FIXTURES, 'tokenizer', 'tiny-tokenizer.json'), model.config.text!) });
+        const rgb = decodeImage(new Uint8Array(readFileSync(join(caseDir('tiny'), 'input_0.png'))), 'input_0.png');
+        const c = await model.classify([rgb], r.prompts!);
+        nodeProbs = Array.from(c.probs);
+      } finally {
+        model.dispose();
+      }
+      expect(r.probs).toHaveLength(2);
+      for (let i = 0; i < 2; i++) expect(Math.abs(r.probs![i] - nodeProbs[i]), `label ${i}: page ${r.probs![i]} vs Node ${nodeProbs[i]}`).toBeLessThanOrEqual(1e-5);
+
+      await demo.evaluate(() => document.getElementById('labelsSection')!.scrollIntoView({ block: 'center' }));
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await demo.screenshot({ path: join(ARTIFACTS, 'demo-labels.png') });
     } finally {
       await demo.close();
     }

@@ -19,6 +19,7 @@ import {
   type HttpReaderStats,
   type LoadProgress,
   type RgbImage,
+  type WorkerClassifyResult,
 } from '../src/browser/worker-client.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -53,9 +54,23 @@ export interface DemoState {
   controlsDisabledWhileBusy?: boolean;
   /** The image name of the last run (download file names). */
   imageName?: string;
+  /** Labels as parsed from the labels box, the prompts made with the template, and their sigmoid probabilities for the last run's image (undefined until classified). */
+  labels?: string[];
+  prompts?: string[];
+  probs?: Float32Array;
+  logits?: Float32Array;
+  /** idle (no labels) | waiting (labels, no image yet) | loading (the text tower) | classifying | done | error. */
+  labelsState: 'idle' | 'waiting' | 'loading' | 'classifying' | 'done' | 'error';
+  labelsError?: string;
+  /** The text tower's load, when it happened (its ms and what was downloaded). */
+  textLoad?: { ms: number; download: HttpReaderStats };
+  /** Label sets classified. */
+  classifications: number;
 }
 
-const state: DemoState = { timings: [], runs: 0, stages: [] };
+const state: DemoState = { timings: [], runs: 0, stages: [], labelsState: 'idle', classifications: 0 };
+/** The image of the last successful run (classified against the labels). */
+let lastInput: Blob | undefined;
 declare global {
   interface Window {
     dualtokenDemo: DemoState;
@@ -135,6 +150,9 @@ function markStale(): void {
   const had = state.pixelCodes !== undefined || state.stale;
   state.pixelCodes = state.semanticCodes = state.embedding = state.semanticFeatures = undefined;
   for (const id of ['downloadCodes', 'downloadSafetensors', 'downloadEmbedding']) $<HTMLButtonElement>(id).disabled = true;
+  // The label probabilities belong to the previous image too.
+  state.probs = state.logits = undefined;
+  $('labelBars').classList.add('stale');
   if (!had) return;
   state.stale = true;
   document.querySelectorAll('.result').forEach((el) => el.classList.add('stale'));
@@ -161,6 +179,8 @@ async function loadModel(): Promise<DualTokenWorker> {
   const old = state.model;
   state.model = undefined;
   await old?.dispose();
+  state.textLoad = undefined;
+  $('textProgress').hidden = true;
   setState('loading');
   const bar = $<HTMLProgressElement>('loadBar');
   const text = $('loadText');
@@ -268,13 +288,143 @@ async function run(input: Blob, label: string): Promise<void> {
     state.imageName = label.replace(/\.[^.]*$/, '') || 'image';
     for (const id of ['downloadCodes', 'downloadSafetensors', 'downloadEmbedding']) $<HTMLButtonElement>(id).disabled = false;
     showTimings(timings);
+    lastInput = input;
     setState('done');
+    void classifyLabels(); // the labels (if any) against this image
   } catch (e) {
     showError(e, e instanceof ModelError ? 'model' : 'image');
   } finally {
     setBusy(undefined);
     revealError();
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Labels (zero-shot classification; the text tower loads at the first label)
+
+/** One label per line, or comma-separated; blanks dropped. */
+export function parseLabels(text: string): string[] {
+  return text
+    .split(/[\n,]/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+}
+
+/** The template with `{}` replaced by the label (the label itself when the template has no `{}`). */
+export function promptFor(template: string, label: string): string {
+  return template.includes('{}') ? template.split('{}').join(label) : label;
+}
+
+let classifying = false;
+let classifyAgain = false;
+let labelsTimer: ReturnType<typeof setTimeout> | undefined;
+
+function setLabelsState(s: DemoState['labelsState']): void {
+  state.labelsState = s;
+  document.body.dataset.labels = s;
+}
+
+/** Classifies the last run's image against the labels in the box (once at a time; the newest labels win). */
+async function classifyLabels(): Promise<void> {
+  if (classifying) {
+    classifyAgain = true;
+    return;
+  }
+  const labels = parseLabels($<HTMLTextAreaElement>('labels').value);
+  const template = $<HTMLInputElement>('template').value;
+  const prompts = labels.map((l) => promptFor(template, l));
+  $('labelsError').textContent = '';
+  state.labelsError = undefined;
+  if (labels.length === 0) {
+    state.labels = state.prompts = state.probs = state.logits = undefined;
+    $('labelBars').replaceChildren();
+    setLabelsState('idle');
+    return;
+  }
+  const model = state.model;
+  if (!model || !lastInput || state.stale) {
+    $('labelBars').classList.add('stale');
+    setLabelsState('waiting');
+    $('labelsHint').textContent = 'run an image: its labels are scored then';
+    return;
+  }
+  classifying = true;
+  const loadsText = !state.textLoad;
+  setLabelsState(loadsText ? 'loading' : 'classifying');
+  const bar = $<HTMLProgressElement>('textBar');
+  const text = $('textText');
+  if (loadsText) {
+    $('textProgress').hidden = false;
+    bar.value = 0;
+    text.textContent = 'loading the text tower (tokenizer.json, text weights) …';
+  }
+  try {
+    const r: WorkerClassifyResult = await model.classify([lastInput], prompts, {
+      onProgress: (p: LoadProgress) => {
+        bar.value = p.totalBytes ? p.bytes / p.totalBytes : 1;
+        text.textContent = `text tower: ${p.tensors}/${p.totalTensors} tensors · ${mb(p.bytes)} / ${mb(p.totalBytes)}`;
+        setLabelsState('loading');
+      },
+    });
+    if (r.textLoad) {
+      state.textLoad = r.textLoad;
+      const d = r.textLoad.download;
+      bar.value = 1;
+      text.textContent = `text tower loaded in ${(r.textLoad.ms / 1000).toFixed(2)} s · downloaded ${mb(d.networkBytes)}, from cache ${mb(d.cacheBytes)}`;
+    }
+    if (model !== state.model) return; // the model changed meanwhile
+    state.labels = labels;
+    state.prompts = prompts;
+    state.probs = r.probs.slice(0, r.count); // image 0
+    state.logits = r.logitsPerImage.slice(0, r.count);
+    state.classifications++;
+    drawLabelBars(labels, prompts, state.probs);
+    $('labelsHint').textContent = 'sigmoid probability per label (independent, not a softmax)';
+    setLabelsState('done');
+  } catch (e) {
+    const msg = explainFetchError(e instanceof Error ? e.message : String(e));
+    state.labelsError = msg;
+    $('labelsError').textContent = msg;
+    if (loadsText) text.textContent = 'the text tower failed to load (see below)';
+    setLabelsState('error');
+    console.error(e);
+  } finally {
+    classifying = false;
+    if (classifyAgain) {
+      classifyAgain = false;
+      void classifyLabels();
+    }
+  }
+}
+
+function pct(p: number): string {
+  return p >= 0.001 ? `${(p * 100).toFixed(2)} %` : p.toExponential(2);
+}
+
+function drawLabelBars(labels: string[], prompts: string[], probs: Float32Array): void {
+  const el = $('labelBars');
+  el.classList.remove('stale');
+  const rows: HTMLElement[] = [];
+  labels.forEach((label, i) => {
+    const name = document.createElement('div');
+    name.textContent = label;
+    name.title = prompts[i];
+    const bar = document.createElement('div');
+    bar.className = 'bar';
+    const fill = document.createElement('div');
+    fill.style.width = `${Math.min(100, Math.max(0, probs[i] * 100))}%`;
+    bar.append(fill);
+    const value = document.createElement('div');
+    value.className = 'p';
+    value.textContent = pct(probs[i]);
+    rows.push(name, bar, value);
+  });
+  el.replaceChildren(...rows);
+}
+
+function labelsChanged(): void {
+  clearTimeout(labelsTimer);
+  labelsTimer = setTimeout(() => void classifyLabels(), 300);
 }
 
 function drawRgb(canvas: HTMLCanvasElement, img: RgbImage): void {
@@ -456,6 +606,8 @@ function wire(): void {
   $('downloadCodes').addEventListener('click', downloadCodes);
   $('downloadSafetensors').addEventListener('click', downloadSafetensors);
   $('downloadEmbedding').addEventListener('click', downloadEmbedding);
+  $('labels').addEventListener('input', labelsChanged);
+  $('template').addEventListener('input', labelsChanged);
   const drop = $('drop');
   drop.addEventListener('dragover', (e) => {
     e.preventDefault();

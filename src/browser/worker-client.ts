@@ -17,10 +17,10 @@ import type { DualTokenConfig } from '../core/config.js';
 import type { LoadProgress } from '../core/weights.js';
 import type { DecodeResult, EncodeResult, GpuMemory } from '../model/dualtoken.js';
 import type { HttpReaderStats } from './http-reader.js';
-import type { EncodeImagesResult, WorkerImage, WorkerLoadSettings, WorkerModelInfo, WorkerRequest, WorkerResponse, WorkerResult } from './worker-protocol.js';
+import type { EncodeImagesResult, WorkerClassifyResult, WorkerImage, WorkerLoadSettings, WorkerModelInfo, WorkerRequest, WorkerResponse, WorkerResult } from './worker-protocol.js';
 export { DEFAULT_CACHE_NAME } from './http-reader.js';
 
-export type { DecodeResult, EncodeImagesResult, EncodeResult, GpuMemory, HttpReaderStats, LoadProgress, WorkerImage, WorkerLoadSettings, WorkerModelInfo, DualTokenConfig };
+export type { DecodeResult, EncodeImagesResult, WorkerClassifyResult, EncodeResult, GpuMemory, HttpReaderStats, LoadProgress, WorkerImage, WorkerLoadSettings, WorkerModelInfo, DualTokenConfig };
 export type { RgbImage } from '../core/image.js';
 
 export interface WorkerLoadOptions extends WorkerLoadSettings {
@@ -125,6 +125,21 @@ export class DualTokenWorker {
   /** Pixel codes int32 [B, h, w, D] -> reconstruction f32 [B, 3, R, R] and 8-bit images (the array is transferred). */
   async decode(pixelCodes: Int32Array, batch: number): Promise<DecodeResult> {
     return (await this.call({ op: 'decode', pixelCodes, batch }, transferable(pixelCodes))) as DecodeResult;
+  }
+
+  /**
+   * Zero-shot classification of images against texts (strings, through the tokenizer.json beside
+   * the model): sigmoid probabilities [B, T], as DualToken.classify. The first call loads the
+   * text tower (its tensors through the same HTTP range reader and Cache API as the image
+   * weights; `onProgress` sees that load) and says what it took in `textLoad`. Images are
+   * transferred as in encodeImages.
+   */
+  async classify(images: WorkerImage[], texts: string[], opts: { exifRotate?: boolean; onProgress?: (p: LoadProgress) => void } = {}): Promise<WorkerClassifyResult> {
+    const transfer: Transferable[] = [];
+    for (const img of images) {
+      if (img instanceof ArrayBuffer || (typeof ImageBitmap !== 'undefined' && img instanceof ImageBitmap)) transfer.push(img);
+    }
+    return (await this.call({ op: 'classify', images, texts, exifRotate: opts.exifRotate }, transfer, opts.onProgress)) as WorkerClassifyResult;
   }
 
   /** GPU memory held by the model in the worker. */

@@ -4,6 +4,7 @@ import type { DualTokenConfig } from '../core/config.js';
 import type { RgbImage } from '../core/image.js';
 import type { LoadProgress } from '../core/weights.js';
 import type { DecodeResult, EncodeResult, GpuMemory } from '../model/dualtoken.js';
+import type { ClassifyResult } from '../model/text-model.js';
 import type { HttpReaderStats } from './http-reader.js';
 
 /** An image sent to the worker: an encoded file (Blob/File, or its bytes as an ArrayBuffer), an ImageBitmap, ImageData or 8-bit RGB. */
@@ -41,6 +42,7 @@ export type WorkerRequest =
   | { id: number; op: 'encodeImages'; images: WorkerImage[]; exifRotate?: boolean; returnInputs?: boolean }
   | { id: number; op: 'encode'; pixelValues: Float32Array; batch: number }
   | { id: number; op: 'decode'; pixelCodes: Int32Array; batch: number }
+  | { id: number; op: 'classify'; images: WorkerImage[]; texts: string[]; exifRotate?: boolean }
   | { id: number; op: 'memory' }
   | { id: number; op: 'dispose' };
 
@@ -49,7 +51,16 @@ export interface EncodeImagesResult extends EncodeResult {
   inputs?: RgbImage[];
 }
 
-export type WorkerResult = WorkerModelInfo | EncodeImagesResult | DecodeResult | GpuMemory | undefined;
+/**
+ * classify's result: ClassifyResult (sigmoid probabilities per image and text), plus what loading
+ * the text tower took when this call loaded it (its tensors are read through the same HTTP range
+ * reader and Cache API as the image weights; `tokenizer.json` comes from beside the model).
+ */
+export interface WorkerClassifyResult extends ClassifyResult {
+  textLoad?: { ms: number; download: HttpReaderStats };
+}
+
+export type WorkerResult = WorkerModelInfo | EncodeImagesResult | DecodeResult | WorkerClassifyResult | GpuMemory | undefined;
 
 export type WorkerResponse =
   | { id: number; ok: true; result: WorkerResult }
