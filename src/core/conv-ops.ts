@@ -10,12 +10,7 @@ import { arithmetic, gemmKnSg, packedWeight, wgTile } from './ops.js';
 import { splitBatch, type Slice, type SplitOptions } from './split.js';
 import { Tensor, shapeStr } from './tensor.js';
 import { pickWorkgroup, shapeClass, subgroupsOf8, variantsOf } from './variants.js';
-
-const cdiv = (a: number, b: number) => Math.ceil(a / b);
-
-function expect(cond: boolean, msg: () => string): void {
-  if (!cond) throw new Error(msg());
-}
+import { cdiv, expect } from './arith.js';
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);

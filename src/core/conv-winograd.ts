@@ -6,8 +6,7 @@ import { gemmKnSg, packedWeight } from './ops.js';
 import type { Program } from './program.js';
 import { splitBatch, type SplitOptions } from './split.js';
 import type { Tensor } from './tensor.js';
-
-const cdiv = (a: number, b: number) => Math.ceil(a / b);
+import { cdiv } from './arith.js';
 
 /** Tiles per invocation of the Winograd input and output transforms (their RUN placeholder). */
 const WINO_RUN = 4;

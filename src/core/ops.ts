@@ -5,15 +5,10 @@ import type { Cost, Program } from './program.js';
 import { splitBatch, splitRows, type SplitOptions } from './split.js';
 import { Tensor, shapeStr, type GpuDType } from './tensor.js';
 import { pickWorkgroup, shapeClass, subgroupsOf8, variantsOf, type PackedLayout } from './variants.js';
-
-const cdiv = (a: number, b: number) => Math.ceil(a / b);
+import { cdiv, expect } from './arith.js';
 
 function lastDim(t: Tensor): number {
   return t.shape[t.shape.length - 1];
-}
-
-function expect(cond: boolean, msg: () => string): void {
-  if (!cond) throw new Error(msg());
 }
 
 /** The epilogue flags of the linear kernels (uniforms: one pipeline serves every combination). */

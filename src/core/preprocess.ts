@@ -23,8 +23,7 @@ import { checkImageSize, checkRgbImage, type RgbImage } from './image.js';
 import type { KernelLibrary } from './kernels.js';
 import { Program } from './program.js';
 import { Tensor, shapeStr, type GpuDType } from './tensor.js';
-
-const cdiv = (a: number, b: number) => Math.ceil(a / b);
+import { cdiv } from './arith.js';
 
 /** Pillow's PRECISION_BITS for 8-bit images. */
 const PRECISION_BITS = 22;

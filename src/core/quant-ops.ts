@@ -3,12 +3,7 @@
 import type { Program } from './program.js';
 import { Tensor, shapeStr } from './tensor.js';
 import { shapeClass, variantsOf } from './variants.js';
-
-const cdiv = (a: number, b: number) => Math.ceil(a / b);
-
-function expect(cond: boolean, msg: () => string): void {
-  if (!cond) throw new Error(msg());
-}
+import { cdiv, expect } from './arith.js';
 
 /** The codebook as rq_search reads it: candidates only, rows zero-padded to a multiple of 4. */
 export interface SearchCodebook {

@@ -56,6 +56,37 @@ interface Decoded {
   images: RgbImage[];
 }
 
+/**
+ * Runs `images` as one batch, or when that fails, one by one, so that one bad image does not take
+ * the others down: `take` gets the positions (in `images`) of each result, `fail` each image that
+ * failed alone. A lost device is retried by `retry`; giving up (GaveUp) ends the run.
+ */
+export async function batchOrEach<R>(
+  images: RgbImage[],
+  run: (images: RgbImage[]) => Promise<R>,
+  retry: DeviceLossRetry,
+  take: (positions: number[], result: R) => void | Promise<void>,
+  fail: (position: number, error: Error) => void,
+): Promise<void> {
+  const tryRun = async (batch: RgbImage[]): Promise<{ result: R } | { error: Error }> => {
+    try {
+      return { result: await retry.run(() => run(batch)) };
+    } catch (e) {
+      if (e instanceof GaveUp) throw e;
+      return { error: e instanceof Error ? e : new Error(String(e)) };
+    }
+  };
+  if (images.length > 1) {
+    const whole = await tryRun(images);
+    if ('result' in whole) return take(images.map((_, i) => i), whole.result);
+  }
+  for (const [i, image] of images.entries()) {
+    const one = await tryRun([image]);
+    if ('result' in one) await take([i], one.result);
+    else fail(i, one.error);
+  }
+}
+
 /** Runs every image through the job; returns how many failed (each already reported). */
 export async function runBatches<R>(job: BatchJob<R>): Promise<number> {
   let failures = 0;
@@ -63,27 +94,14 @@ export async function runBatches<R>(job: BatchJob<R>): Promise<number> {
     failures++;
     job.fail(message);
   };
-  const tryRun = async (images: RgbImage[]): Promise<{ result: R } | { error: Error }> => {
-    try {
-      return { result: await job.retry.run(() => job.run(images)) };
-    } catch (e) {
-      if (e instanceof GaveUp) throw e;
-      return { error: e as Error };
-    }
-  };
-
-  /** The batch, or when it fails, its images one by one. */
-  const runBatch = async (d: Decoded): Promise<void> => {
-    if (d.images.length > 1) {
-      const whole = await tryRun(d.images);
-      if ('result' in whole) return job.take(d.indices, whole.result);
-    }
-    for (const [i, index] of d.indices.entries()) {
-      const one = await tryRun([d.images[i]]);
-      if ('result' in one) await job.take([index], one.result);
-      else fail(`${job.paths[index]}: ${one.error.message}`);
-    }
-  };
+  const runBatch = (d: Decoded): Promise<void> =>
+    batchOrEach(
+      d.images,
+      job.run,
+      job.retry,
+      (positions, result) => job.take(positions.map((p) => d.indices[p]), result),
+      (p, error) => fail(`${job.paths[d.indices[p]]}: ${error.message}`),
+    );
 
   /** Decodes the images start .. start + size - 1 that can be read. */
   const decode = (start: number): Decoded => {

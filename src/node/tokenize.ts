@@ -18,7 +18,7 @@ import type { DualTokenConfig } from '../core/config.js';
 import type { RgbImage } from '../core/image.js';
 import { encodeSafetensors, type TensorToWrite } from '../core/safetensors.js';
 import type { DualToken, EncodeResult } from '../model/dualtoken.js';
-import { DeviceLossRetry, GaveUp } from './batches.js';
+import { DeviceLossRetry, GaveUp, batchOrEach } from './batches.js';
 import { decodeImage } from './decode.js';
 import { oneLine } from './messages.js';
 import { writeFile } from './output.js';
@@ -287,26 +287,15 @@ export async function tokenizeSource(handle: ModelHandle, source: Source, outDir
     sem.push(r.semanticCodes);
     if (keep.includes('pooler')) pooler.push(r.embedding);
   };
-  const tryRun = async (images: RgbImage[]): Promise<{ result: EncodeResult } | { error: unknown }> => {
-    try {
-      return { result: await retry.run(() => model().encodeImages(images)) };
-    } catch (e) {
-      if (e instanceof GaveUp) throw e;
-      return { error: e };
-    }
-  };
   /** The batch, or when it fails, its images one by one (one bad image does not take the others down). */
-  const runBatch = async (d: Decoded) => {
-    if (d.images.length > 1) {
-      const whole = await tryRun(d.images);
-      if ('result' in whole) return take(d.keys, whole.result);
-    }
-    for (const [i, key] of d.keys.entries()) {
-      const one = await tryRun([d.images[i]]);
-      if ('result' in one) take([key], one.result);
-      else fail(key, one.error);
-    }
-  };
+  const runBatch = (d: Decoded) =>
+    batchOrEach(
+      d.images,
+      (images) => model().encodeImages(images),
+      retry,
+      (positions, r) => take(positions.map((p) => d.keys[p]), r),
+      (p, e) => fail(d.keys[p], e),
+    );
 
   const items = source.items()[Symbol.asyncIterator]();
   let exhausted = false;
