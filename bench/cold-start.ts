@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { DispatchTiming, Program } from '../src/core/program.js';
 import { writeFile } from '../src/node/io.js';
 import { loadDualToken } from '../src/node/load.js';
-import { loadShaders } from '../src/node/shaders.js';
+import { loadShaders, shaderDirs } from '../src/node/shaders.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'); // dist-bench/bench -> repo
 
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   if (!o.warm) process.env.MESA_SHADER_CACHE_DIR = mkdtempSync(join(tmpdir(), 'dualtoken-cold-'));
   const load0 = performance.now();
-  const model = await loadDualToken(o.model, { silenceAdapterWarnings: true, shaders: loadShaders(join(ROOT, 'shaders')) });
+  const model = await loadDualToken(o.model, { silenceAdapterWarnings: true, shaders: loadShaders(shaderDirs(ROOT)) });
   const loadMs = performance.now() - load0;
   try {
     const rows = [...(await compileTimes('encode', model.encoderProgram(o.batch))), ...(await compileTimes('decode', model.decoderProgram(o.batch)))];

@@ -13,7 +13,7 @@ npx tsc -p tsconfig.bench.json
 npx esbuild dist-bench/bench/kernels.js --bundle --platform=node --format=esm --external:webgpu --log-level=warning \
   --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
   --outfile=.gpu/kernels.mjs
-cp -r shaders .gpu/shaders
+mkdir -p .gpu/shaders && find shaders src/ops -name '*.wgsl' -exec cp {} .gpu/shaders/ \;
 cp node_modules/webgpu/index.js node_modules/webgpu/package.json .gpu/node_modules/webgpu/
 xz -T2 -c node_modules/webgpu/dist/linux-x64/dawn.node > .gpu/dawn.node.xz
 xz -T2 -c "$(command -v node)" > .gpu/node.xz

@@ -29,7 +29,7 @@ import { createNodeGpu } from '../src/node/gpu.js';
 import { openWeightsFile } from '../src/node/files.js';
 import { readImage, writeFile } from '../src/node/io.js';
 import { loadDualToken, locateModel } from '../src/node/load.js';
-import { loadShaders } from '../src/node/shaders.js';
+import { loadShaders, shaderDirs } from '../src/node/shaders.js';
 import { findTokenizerFile, loadTokenizerFile } from '../src/node/tokenizer.js';
 import { normalizeRows } from '../src/model/text-model.js';
 
@@ -95,7 +95,7 @@ async function main(argv: string[]): Promise<void> {
   if (!tokPath) throw new Error(`${modelDir}: no tokenizer.json (give --tokenizer)`);
 
   const gpu = await createNodeGpu({ silenceAdapterWarnings: true });
-  const model = await loadDualToken(modelDir, { gpu, shaders: loadShaders(join(ROOT, 'shaders')) });
+  const model = await loadDualToken(modelDir, { gpu, shaders: loadShaders(shaderDirs(ROOT)) });
   const text = config.text;
   model.configureText({ textSource: () => openWeightsFile(weightsPath), tokenizer: () => loadTokenizerFile(tokPath, text) });
   try {

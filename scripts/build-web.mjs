@@ -27,29 +27,48 @@ import { fileURLToPath } from 'node:url';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(REPO, 'dist', 'web');
-const SHADER_DIR = join(REPO, 'shaders');
+/** The kernels' folders (as src/node/shaders.ts reads them): single-kernel ops, and the op modules' variants. */
+const SHADER_DIRS = [join(REPO, 'shaders'), join(REPO, 'src', 'ops')];
 const BROWSER_INDEX = join(REPO, 'src', 'browser', 'index.ts');
 const WORKER_CLIENT = join(REPO, 'src', 'browser', 'worker-client.ts');
 
 const watch = process.argv.includes('--watch');
 const minify = process.argv.includes('--minify');
 
-/** Every shaders/*.wgsl as a module `export default { name: text }`. @type {import('esbuild').Plugin} */
+/** Every *.wgsl under SHADER_DIRS (recursively), each under its file name. */
+function wgslFiles() {
+  /** @type {string[]} */
+  const files = [];
+  const walk = (dir) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(dir, e.name));
+      else if (e.name.endsWith('.wgsl')) files.push(join(dir, e.name));
+    }
+  };
+  SHADER_DIRS.forEach(walk);
+  return files.sort();
+}
+
+/** Every kernel as a module `export default { name: text }`. @type {import('esbuild').Plugin} */
 const shadersPlugin = {
   name: 'dualtoken-shaders',
   setup(b) {
     b.onResolve({ filter: /^virtual:shaders$/ }, () => ({ path: 'shaders', namespace: 'dualtoken-shaders' }));
     b.onLoad({ filter: /.*/, namespace: 'dualtoken-shaders' }, () => {
-      const files = readdirSync(SHADER_DIR).filter((f) => f.endsWith('.wgsl')).sort();
-      if (files.length === 0) return { errors: [{ text: `no .wgsl files in ${SHADER_DIR}` }] };
+      const files = wgslFiles();
+      if (files.length === 0) return { errors: [{ text: `no .wgsl files in ${SHADER_DIRS.join(', ')}` }] };
       /** @type {Record<string, string>} */
       const map = {};
-      for (const f of files) map[f.slice(0, -5)] = readFileSync(join(SHADER_DIR, f), 'utf8');
+      for (const f of files) {
+        const name = f.slice(f.lastIndexOf('/') + 1, -5);
+        if (map[name] !== undefined) return { errors: [{ text: `two kernels named '${name}' (${f})` }] };
+        map[name] = readFileSync(f, 'utf8');
+      }
       return {
         contents: `export default ${JSON.stringify(map)};`,
         loader: 'js',
-        watchDirs: [SHADER_DIR],
-        watchFiles: files.map((f) => join(SHADER_DIR, f)),
+        watchDirs: SHADER_DIRS,
+        watchFiles: files,
       };
     });
   },

@@ -1,12 +1,14 @@
 // The decoder's NCHW kernels against float64 CPU references, on random shapes that are no
 // multiple of the kernels' 4-wide tiles, and the batch splitting that keeps bindings under the limit.
 import { describe, expect, it } from 'vitest';
-import { conv2d, groupNorm, resizeBilinear, spatialAttention, tokensToNchw, upsampleNearest2x, winogradThatFits } from '../src/core/conv-ops.js';
+import { conv2d } from '../src/ops/conv2d/conv2d.js';
+import { groupNorm } from '../src/ops/group_norm/group_norm.js';
+import { resizeBilinear, spatialAttention, tokensToNchw, upsampleNearest2x } from '../src/core/conv-ops.js';
 import type { SplitOptions } from '../src/core/split.js';
 import type { Tensor } from '../src/core/tensor.js';
-import { VARIANTS, variantsOf } from '../src/core/variants.js';
+import { variantsOf } from '../src/ops/choice.js';
 import { relToMax } from './helpers/compare.js';
-import { conv2dRef, groupNormRef, randomArray, resizeBilinearRef, spatialAttentionRef, tokensToNchwRef, upsampleNearest2xRef } from './helpers/cpu-ref-conv.js';
+import { randomArray, resizeBilinearRef, spatialAttentionRef, tokensToNchwRef, upsampleNearest2xRef } from './helpers/cpu-ref-conv.js';
 import { Program, runAndRead, testGpu, upload } from './helpers/gpu.js';
 
 /** f32 result vs float64 reference: a few ulps of the largest value over sums of up to ~1000 terms. */
@@ -26,63 +28,7 @@ async function runOp(label: string, inputs: { shape: number[]; data: Float32Arra
   return out;
 }
 
-describe('conv2d', () => {
-  const cases = [
-    { B: 2, Cin: 3, Cout: 5, H: 7, W: 5, K: 3, res: false },
-    { B: 1, Cin: 13, Cout: 6, H: 9, W: 11, K: 3, res: true },
-    { B: 2, Cin: 32, Cout: 36, H: 16, W: 16, K: 3, res: true },
-    { B: 1, Cin: 4, Cout: 3, H: 1, W: 1, K: 3, res: false },
-    { B: 1, Cin: 64, Cout: 3, H: 6, W: 13, K: 3, res: false },
-    { B: 2, Cin: 7, Cout: 9, H: 5, W: 3, K: 1, res: false },
-    { B: 1, Cin: 70, Cout: 33, H: 4, W: 6, K: 1, res: true },
-  ];
-  for (const c of cases) {
-    it(`${c.K}x${c.K} B${c.B} ${c.Cin}->${c.Cout} @ ${c.H}x${c.W}${c.res ? ' + residual' : ''}`, async () => {
-      const x = rand(c.B * c.Cin * c.H * c.W);
-      const w = rand(c.Cout * c.Cin * c.K * c.K, 1 / Math.sqrt(c.Cin * c.K * c.K));
-      const bias = rand(c.Cout, 0.1);
-      const residual = c.res ? rand(c.B * c.Cout * c.H * c.W) : undefined;
-      const inputs = [
-        { shape: [c.B, c.Cin, c.H, c.W], data: x },
-        { shape: [c.Cout, c.Cin, c.K, c.K], data: w },
-        { shape: [c.Cout], data: bias },
-        ...(residual ? [{ shape: [c.B, c.Cout, c.H, c.W], data: residual }] : []),
-      ];
-      const got = await runOp('conv2d', inputs, (prog, [xt, wt, bt, rt]) => conv2d(prog, xt, wt, bt, { residual: rt }));
-      const err = relToMax(got, conv2dRef(x, c.B, c.Cin, c.H, c.W, w, c.Cout, c.K, bias, residual));
-      // The adapter's default variant, held to its own stated bound where looser (winograd4: 3e-5).
-      const { kernels } = await testGpu();
-      const variant = variantsOf(kernels).choose('conv2d', `k${c.K}`);
-      expect(err, `conv2d ${variant}`).toBeLessThan(Math.max(TOL, VARIANTS.conv2d.find((v) => v.name === variant)?.tolerance ?? 0));
-    });
-  }
-});
-
-describe('group_norm', () => {
-  const cases = [
-    { B: 2, C: 32, H: 7, W: 5, silu: false },
-    { B: 1, C: 64, H: 24, W: 24, silu: true }, // 1152 values per group: 3 chunks, the last partial
-    { B: 2, C: 96, H: 3, W: 3, silu: true },
-    { B: 1, C: 32, H: 1, W: 1, silu: false },
-    { B: 1, C: 64, H: 40, W: 33, silu: false },
-  ];
-  for (const c of cases) {
-    it(`B${c.B} C${c.C} @ ${c.H}x${c.W}${c.silu ? ' + SiLU' : ''}`, async () => {
-      const HW = c.H * c.W;
-      // An offset and a spread per channel, so that the centred variance matters.
-      const x = rand(c.B * c.C * HW, 3).map((v, i) => v + 5 * Math.sin(Math.floor(i / HW)));
-      const gamma = rand(c.C).map((v) => 1 + 0.1 * v);
-      const beta = rand(c.C, 0.1);
-      const inputs = [
-        { shape: [c.B, c.C, c.H, c.W], data: x },
-        { shape: [c.C], data: gamma },
-        { shape: [c.C], data: beta },
-      ];
-      const got = await runOp('group_norm', inputs, (prog, [xt, g, b]) => groupNorm(prog, xt, g, b, 1e-6, { silu: c.silu }));
-      expect(relToMax(got, groupNormRef(x, c.B, c.C, HW, 32, gamma, beta, 1e-6, c.silu))).toBeLessThan(TOL);
-    });
-  }
-});
+// conv2d and group_norm, every variant on awkward shapes: test/ops.test.ts (src/ops/<op>/cases.ts).
 
 describe('resampling', () => {
   it('nearest 2x upsample, B2 C3 @ 7x5', async () => {
@@ -136,13 +82,24 @@ describe('spatial attention', () => {
 });
 
 describe('Winograd weights under the binding limit', () => {
-  it('takes the smaller transform, then gemm_sg, when the packed weight would not fit one binding', () => {
+  it('takes the smaller transform, then gemm_sg, when the packed weight would not fit one binding; forced, refuses naming the conv', async (ctx) => {
+    const { kernels } = await testGpu();
+    const v = variantsOf(kernels);
     const MiB128 = 128 * 2 ** 20;
-    expect(winogradThatFits('winograd4', 512, 512, MiB128)).toBe('winograd4'); // 36 x 512 x 512 x 4 = 38 MB
-    expect(winogradThatFits('winograd4', 1024, 1024, MiB128)).toBe('winograd'); // 151 MB; F(2x2): 67 MB
-    expect(winogradThatFits('winograd4', 2048, 2048, MiB128)).toBe('gemm_sg'); // F(2x2): 268 MB
-    expect(winogradThatFits('winograd', 2048, 1024, MiB128)).toBe('winograd'); // 134217728 bytes: exactly the limit
-    expect(winogradThatFits('gemm_sg', 4096, 4096, MiB128)).toBe('gemm_sg');
+    const conv = (Cin: number, Cout: number) => ({ K: 3, Cin, Cout, HW: 576, bindingLimit: MiB128 });
+    try {
+      v.setTuned({ 'conv2d/k3': 'winograd4' });
+      if (v.forClass('conv2d', 'k3') !== 'winograd4') ctx.skip(); // no subgroups of 8: winograd4 cannot run here
+      expect(v.choose('conv2d', conv(512, 512), 'c')).toBe('winograd4'); // 36 x 512 x 512 x 4 = 38 MB
+      expect(v.choose('conv2d', conv(1024, 1024), 'c')).toBe('winograd'); // 151 MB; F(2x2): 67 MB
+      expect(v.choose('conv2d', conv(2048, 2048), 'c')).toBe('gemm_sg'); // F(2x2): 268 MB
+      expect(v.choose('conv2d', conv(2048, 1024), 'c')).toBe('winograd'); // F(2x2): 134217728 bytes, exactly the limit
+      v.force('conv2d', 'winograd4');
+      expect(() => v.choose('conv2d', conv(1024, 1024), "conv2d 'up.0.conv'")).toThrow(/--kernel conv2d=winograd4 cannot take conv2d 'up.0.conv': its 36-point weight of 1024 -> 1024 channels \(150994944 bytes\) exceeds the binding limit/);
+    } finally {
+      v.force('conv2d', undefined);
+      v.setTuned({});
+    }
   });
 });
 

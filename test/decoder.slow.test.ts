@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { gridSize, parseConfig } from '../src/core/config.js';
 import { Program } from '../src/core/program.js';
-import { availableVariants, variantsOf } from '../src/core/variants.js';
+import { availableVariants, variantsOf } from '../src/ops/choice.js';
 import { Weights } from '../src/core/weights.js';
 import { decodeFromFeatures, usedByDecoder } from '../src/model/decoder.js';
 import { SIGLIP_384_RVQ8 } from '../src/model/presets.js';
@@ -52,7 +52,7 @@ describe('pixel decoder at the real size', () => {
       // The same decode with the implicit-GEMM conv (no Winograd transforms, float64-checked at
       // 1.5e-6 per conv): the default variant's output may differ from it by f32 noise only.
       const variants = variantsOf(kernels);
-      const chosen = variants.choose('conv2d', 'k3');
+      const chosen = variants.forClass('conv2d', 'k3');
       if (chosen !== 'gemm_sg' && availableVariants(gpu, 'conv2d').includes('gemm_sg')) {
         variants.force('conv2d', 'gemm_sg');
         try {

@@ -1,10 +1,14 @@
 // Transformer kernels against float64 CPU references on random shapes, including sizes that are
-// no multiple of the 4x4 tile or of 4.
+// no multiple of the 4x4 tile or of 4: the ops without variants, linear's shape errors and
+// attention's broadcast query (the op modules' variants: test/ops.test.ts).
 import { describe, expect, it } from 'vitest';
-import { addScaled, attention, heads, layerNorm, linear, patchIm2col } from '../src/core/ops.js';
+import { addScaled, layerNorm, patchIm2col } from '../src/core/ops.js';
+import { attention, heads } from '../src/ops/attention/attention.js';
+import { linear } from '../src/ops/linear/linear.js';
 import { Program } from '../src/core/program.js';
 import { relErr } from './helpers/compare.js';
-import { attentionRef, layerNormRef, linearRef, randn } from './helpers/cpu-ref.js';
+import { attentionRef } from '../src/ops/attention/reference.js';
+import { layerNormRef, randn } from './helpers/cpu-ref.js';
 import { runAndRead, testGpu, upload } from './helpers/gpu.js';
 
 const TOL = 1e-5; // f32 accumulation vs float64, relative to the largest reference value
@@ -17,38 +21,7 @@ function check(name: string, got: Float32Array, ref: ArrayLike<number>, tol = TO
 }
 
 describe('linear', () => {
-  const shapes: [number, number, number][] = [
-    [1, 1, 1],
-    [5, 7, 3],
-    [16, 64, 64],
-    [17, 33, 129],
-    [729 % 97, 130, 47],
-  ];
-  for (const [M, N, K] of shapes) {
-    for (const variant of ['plain', 'bias+gelu', 'bias+residual'] as const) {
-      it(`${variant} M=${M} N=${N} K=${K}`, async () => {
-        const { gpu, kernels } = await testGpu();
-        const x = randn(M * K, M * 31 + K);
-        const w = randn(N * K, N * 17 + K, 1 / Math.sqrt(K));
-        const b = randn(N, N + 5);
-        const r = randn(M * N, M + N);
-        const prog = new Program(kernels, 'linear test');
-        const tx = upload(gpu, [M, K], x);
-        const tw = upload(gpu, [N, K], w);
-        const tb = upload(gpu, [N], b);
-        const tr = upload(gpu, [M, N], r);
-        const y = linear(prog, tx, tw, {
-          bias: variant === 'plain' ? undefined : tb,
-          act: variant === 'bias+gelu' ? 'gelu_tanh' : 'none',
-          residual: variant === 'bias+residual' ? tr : undefined,
-        });
-        const [got] = await runAndRead(prog, [y]);
-        const ref = linearRef(x, w, M, N, K, variant === 'plain' ? undefined : b, variant === 'bias+residual' ? r : undefined, variant === 'bias+gelu');
-        check(`linear ${variant} ${M}x${N}x${K}`, got, ref);
-        prog.destroy();
-      });
-    }
-  }
+  // Every variant on awkward shapes: test/ops.test.ts (src/ops/linear/cases.ts).
   it('refuses a weight whose width does not match the input', async () => {
     const { gpu, kernels } = await testGpu();
     const prog = new Program(kernels, 'bad');
@@ -74,32 +47,7 @@ describe('layernorm', () => {
 });
 
 describe('attention', () => {
-  const cases = [
-    { B: 1, H: 1, D: 1, Lq: 1, Lk: 1, causal: false },
-    { B: 2, H: 3, D: 5, Lq: 7, Lk: 7, causal: false },
-    { B: 2, H: 4, D: 16, Lq: 9, Lk: 9, causal: true },
-    { B: 1, H: 2, D: 72, Lq: 13, Lk: 13, causal: false },
-    { B: 3, H: 2, D: 8, Lq: 1, Lk: 11, causal: false },
-  ];
-  for (const c of cases) {
-    it(`B=${c.B} H=${c.H} D=${c.D} Lq=${c.Lq} Lk=${c.Lk}${c.causal ? ' causal' : ''}`, async () => {
-      const { gpu, kernels } = await testGpu();
-      const W = c.H * c.D;
-      const q = randn(c.B * c.Lq * W, 1 + W, 2);
-      const k = randn(c.B * c.Lk * W, 2 + W, 2);
-      const v = randn(c.B * c.Lk * W, 3 + W);
-      const prog = new Program(kernels, 'attn test');
-      const o = attention(prog, {
-        ...c,
-        q: heads(upload(gpu, [c.B, c.Lq, W], q)),
-        k: heads(upload(gpu, [c.B, c.Lk, W], k)),
-        v: heads(upload(gpu, [c.B, c.Lk, W], v)),
-      });
-      const [got] = await runAndRead(prog, [o]);
-      check('attention', got, attentionRef(q, k, v, c.B, c.H, c.D, c.Lq, c.Lk, c.causal));
-      prog.destroy();
-    });
-  }
+  // Every variant on awkward shapes: test/ops.test.ts (src/ops/attention/cases.ts).
   it('reads q, k, v packed in one [B, L, 3W] buffer and broadcasts a shared query', async () => {
     const { gpu, kernels } = await testGpu();
     const B = 2, H = 3, D = 4, L = 6, W = H * D;

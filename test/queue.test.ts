@@ -11,7 +11,7 @@ import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDualToken } from '../src/node/load.js';
 import { addJobs, connectionFor, jobIdFor, QUEUE_NAME, queueStatus, startWorker, type TokenizeJobData, type TokenizeJobResult } from '../src/node/queue.js';
-import { configHash } from '../src/node/tokenize.js';
+import { configHash } from '../src/node/shards.js';
 import { locateModel } from '../src/node/load.js';
 import { write } from './helpers/dataset.js';
 import { tokenize } from '../src/node/tokenize.js';

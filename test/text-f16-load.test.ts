@@ -13,7 +13,7 @@ import { openModelFiles } from '../src/node/load.js';
 import { loadShaders } from '../src/node/shaders.js';
 import { Golden, caseDir, compareFloat } from './helpers/golden.js';
 
-/** kn_sg_f16's tolerance (variants.ts). */
+/** kn_sg_f16's tolerance (src/ops/linear/spec.ts). */
 const F16_REL_TO_MAX = 2e-3;
 
 let gpu: Gpu;

@@ -12,7 +12,7 @@ export { MergedSource } from './sharded.js';
 export type { TensorSource, TensorInfo, ByteReader, DType } from './tensor-source.js';
 export type { RgbImage } from './image.js';
 export { DualToken, type EncodeResult, type DecodeResult, type DualTokenOptions, type GpuMemory } from '../model/dualtoken.js';
-export { VARIANTS, parseKernelChoice, type KernelChoice, type Precision } from './variants.js';
+export { VARIANTS, parseKernelChoice, type KernelChoice, type Precision } from '../ops/choice.js';
 export { TextTower, type TextEncodeResult, type ClassifyResult, type TextInput } from '../model/text-model.js';
 export { HfTextTokenizer, type TextTokenizer, type TokenizerOptions } from './tokenizer.js';
 export type { TextConfig } from './config.js';

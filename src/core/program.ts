@@ -61,7 +61,7 @@ export class Program {
   private readonly profileWait = new FastestRun();
 
   /**
-   * Called by the ops when they have made a packed layout of a weight (ops.packedWeight): the
+   * Called by the ops when they have made a packed layout of a weight (src/ops/packing.ts): the
    * model may free the original there (DualToken does, when nothing will read it again).
    */
   onPacked?: (original: Tensor) => void;

@@ -106,3 +106,13 @@ export function releasedWhy(buffer: GPUBuffer): string | undefined {
 export function shapeStr(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;
 }
+
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** x's dims as NCHW [B, C, H, W]; throws naming `op` when x is not 4-D. */
+export function nchw(x: Tensor, op: string): [number, number, number, number] {
+  if (x.shape.length !== 4) throw new Error(`${op}: input must be NCHW [B, C, H, W], got ${shapeStr(x.shape)}`);
+  return x.shape as [number, number, number, number];
+}

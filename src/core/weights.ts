@@ -6,7 +6,7 @@
 import { toFloat32 } from './dtype.js';
 import type { Gpu } from './gpu.js';
 import type { KernelLibrary } from './kernels.js';
-import { packedBytes, releasePacked } from './ops.js';
+import { packedBytes, releasePacked } from '../ops/packing.js';
 import { Program, describeNonFinite } from './program.js';
 import { Tensor, releaseBuffer, releasedWhy, shapeStr } from './tensor.js';
 import type { TensorSource } from './tensor-source.js';
@@ -141,7 +141,7 @@ export class Weights {
     return s;
   }
 
-  /** Bytes of the packed layouts the ops made of the weights (ops.packedWeight). */
+  /** Bytes of the packed layouts the ops made of the weights (src/ops/packing.ts). */
   get packedByteLength(): number {
     let s = 0;
     for (const t of this.tensors.values()) s += packedBytes(t.buffer);
@@ -169,7 +169,7 @@ export class Weights {
     return freed;
   }
 
-  /** Frees every weight and the packed layouts the ops made of them (ops.packedWeight). */
+  /** Frees every weight and the packed layouts the ops made of them (src/ops/packing.ts). */
   destroy(): void {
     for (const t of this.tensors.values()) {
       releasePacked(t.buffer);

@@ -1,6 +1,8 @@
 // DualToken's AttnProjection (prequant_*: C -> E, postquant_*: E -> C), weights by their official
 // names under `prefix`: y = proj(norm3(x)) + attn(norm1(x)); y = y + mlp(norm2(y)).
-import { attention, heads, layerNorm, linear } from '../core/ops.js';
+import { attention, heads } from '../ops/attention/attention.js';
+import { layerNorm } from '../core/ops.js';
+import { linear } from '../ops/linear/linear.js';
 import type { Program } from '../core/program.js';
 import { meanHeads, mul } from '../core/quant-ops.js';
 import { shapeStr, type Tensor } from '../core/tensor.js';

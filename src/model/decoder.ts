@@ -2,7 +2,9 @@
 // from the VQGAN / RQ-VAE family), one function per module, weights by their official
 // state_dict names under `post_quant_conv.` and `decoder.`. Everything is NCHW.
 import type { DecoderConfig, DualTokenConfig } from '../core/config.js';
-import { conv2d, groupNorm, resizeBilinear, spatialAttention, tokensToNchw, upsampleNearest2x } from '../core/conv-ops.js';
+import { conv2d } from '../ops/conv2d/conv2d.js';
+import { groupNorm } from '../ops/group_norm/group_norm.js';
+import { resizeBilinear, spatialAttention, tokensToNchw, upsampleNearest2x } from '../core/conv-ops.js';
 import { describeNonFinite, type Program } from '../core/program.js';
 import type { Tensor } from '../core/tensor.js';
 import type { Weights } from '../core/weights.js';

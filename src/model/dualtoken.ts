@@ -3,107 +3,30 @@
 // recorded once per batch size and replayed. Calls may overlap in any mix: each writes its input
 // at its program's turn (Program.run runs one at a time), a program with runs queued is never
 // evicted, and dispose() frees the GPU memory once the calls in flight have finished (calls
-// queued behind them, and later ones, are refused).
+// queued behind them, and later ones, are refused). The programs kept, their eviction and the
+// GPU memory accounting are in program-pool.ts.
 import type { DualTokenConfig } from '../core/config.js';
 import { gridSize } from '../core/config.js';
 import type { Gpu } from '../core/gpu.js';
-import { autotune, loadTuned, type TuneStorage } from '../core/autotune.js';
+import { autotune, loadTuned } from '../ops/autotune.js';
 import { KernelLibrary, type ShaderSources } from '../core/kernels.js';
-import { variantsOf, type KernelChoice, type Precision } from '../core/variants.js';
+import { variantsOf } from '../ops/choice.js';
 import type { RgbImage } from '../core/image.js';
 import { ImageBatch, preprocess, toRgb8, unpackRgb8 } from '../core/preprocess.js';
 import { Program } from '../core/program.js';
 import { Tensor } from '../core/tensor.js';
 import type { TensorSource } from '../core/tensor-source.js';
-import { Weights, type LoadProgress } from '../core/weights.js';
+import { Weights } from '../core/weights.js';
 import { decodeFromFeatures, usedByDecoder } from './decoder.js';
 import { embedCodes, encodeImage, postquantPix, prepareEncoderWeights, usedByEncoder, usedByPrepare } from './encoder.js';
-import type { TextTokenizer } from '../core/tokenizer.js';
 import { TextTower, type ClassifyResult, type TextEncodeResult, type TextInput } from './text-model.js';
+import type { DecodeResult, DualTokenOptions, EncodeResult, GpuMemory } from './dualtoken-types.js';
+import { ProgramPool, type Compiled, type Stage } from './program-pool.js';
 
-export interface EncodeResult {
-  batch: number;
-  /** int32 [B, h, w, D] */
-  pixelCodes: Int32Array;
-  /** int32 [B, h, w, D] */
-  semanticCodes: Int32Array;
-  /** f32 [B, L, C]: postquant_sem output, the hidden state that re-enters the tower */
-  semanticFeatures: Float32Array;
-  /** f32 [B, C]: pooler_output of the MAP head (the language-aligned image embedding) */
-  embedding: Float32Array;
-}
-
-export interface DecodeResult {
-  batch: number;
-  /** f32 [B, 3, R, R], about [-1, 1] (not clamped) */
-  recon: Float32Array;
-  shape: [number, number, number, number];
-  /** 8-bit RGB: clamp((y + 1) * 127.5, 0, 255) truncated, as the official saver does. */
-  images: RgbImage[];
-}
-
-export interface DualTokenOptions {
-  /** Keep every named intermediate for read-back (debugging, golden tests). */
-  keepTaps?: boolean;
-  onProgress?: (p: LoadProgress) => void;
-  /** Kernel variants by op, e.g. {linear: 'kn_sg'} (see src/core/variants.ts); wins over tuning. */
-  kernels?: KernelChoice;
-  /** 'f32' (default, faithful) or 'f16': weights stored as halves where a variant does so (see variants.Precision). */
-  precision?: Precision;
-  /**
-   * Recorded programs kept per stage (encode, decode), one per batch size: beyond this many the
-   * least recently used one (not running) is freed with its activations. Default 2.
-   */
-  programsPerStage?: number;
-  /** Where autotune results live: a stored result for this adapter is used. */
-  tuneStorage?: TuneStorage;
-  /** Measure the variants on this adapter now (and store the result) instead of reusing one. */
-  autotune?: boolean;
-  log?: (line: string) => void;
-  /**
-   * Called when a program (a stage at a batch size) has been recorded, before its first run
-   * compiles its pipelines: the Node entry uses it to say when a first run will be slow.
-   */
-  onNewProgram?: (prog: Program) => void;
-  /**
-   * Skip the load-time check that every weight is finite (for experiments). Non-finite values
-   * reaching a quantizer or the reconstruction still fail the call, naming the stage.
-   */
-  allowNonFinite?: boolean;
-  /**
-   * Where the text tower's weights are read from at its first use (encodeText / classify): a
-   * function (re)opening the weights, the source it returns closed by dispose(). Default: the
-   * source given to create(), which must then still be open at that time.
-   */
-  textSource?: () => Promise<TensorSource>;
-  /** Turns label strings into ids for encodeText / classify (see core/tokenizer.ts); a function is called at the first string. */
-  tokenizer?: TextTokenizer | (() => TextTokenizer);
-}
-
-interface Compiled {
-  prog: Program;
-  input: Tensor;
-  outputs: Tensor[];
-  /** Calls queued or running on it: a program is never freed while it has any. */
-  busy: number;
-}
-
-/** GPU memory of a model, in bytes. */
-export interface GpuMemory {
-  /** Weights as loaded that are still held (those read only through a packed layout are freed). */
-  weights: number;
-  /** The packed layouts the kernels read (transposed, or f16) made of the weights. */
-  packed: number;
-  /** Every recorded program's activations, inputs and uniforms. */
-  programs: number;
-  /** The largest total seen so far, measured at each packing (before its original is freed), after each recording and at each memory() call. */
-  peak: number;
-}
+export type { DecodeResult, DualTokenOptions, EncodeResult, GpuMemory } from './dualtoken-types.js';
 
 export class DualToken {
-  private readonly encoders = new Map<number, Compiled>();
-  private readonly decoders = new Map<number, Compiled>();
-  private peakBytes = 0;
+  private readonly programs: ProgramPool;
   /** Calls queued or running, on any program (dispose() frees the memory once none is left). */
   private inFlight = 0;
   private disposed = false;
@@ -116,9 +39,11 @@ export class DualToken {
     readonly weights: Weights,
     private readonly kernels: KernelLibrary,
     private readonly keepTaps: boolean,
-    private readonly programsPerStage: number,
+    programsPerStage: number,
     private readonly onNewProgram?: (prog: Program) => void,
-  ) {}
+  ) {
+    this.programs = new ProgramPool(kernels, weights, keepTaps, programsPerStage, onNewProgram);
+  }
 
   /** Uploads the weights the encoder and decoder use; other tensors (text tower, EMA state) are skipped. */
   static async create(gpu: Gpu, shaders: ShaderSources, config: DualTokenConfig, source: TensorSource, opts: DualTokenOptions = {}): Promise<DualToken> {
@@ -277,7 +202,7 @@ export class DualToken {
   }
 
   private encoderFor(batch: number): Compiled {
-    return this.programFor(this.encoders, batch, `encode B=${batch}`, (prog) => {
+    return this.programFor('encode', batch, (prog) => {
       const v = this.config.vision;
       const input = this.persistent([batch, v.numChannels, v.imageSize, v.imageSize], 'f32', 'pixel_values');
       const out = encodeImage(prog, this.weights, this.config, input);
@@ -286,7 +211,7 @@ export class DualToken {
   }
 
   private decoderFor(batch: number): Compiled {
-    return this.programFor(this.decoders, batch, `decode B=${batch}`, (prog) => {
+    return this.programFor('decode', batch, (prog) => {
       const q = this.config.quantPix;
       const G = gridSize(this.config.vision);
       const input = this.persistent([batch, G, G, q.depth], 'i32', 'code_pix');
@@ -298,46 +223,11 @@ export class DualToken {
     });
   }
 
-  /**
-   * The stage's program for `batch`, recorded on first use (its outputs pinned); then the least
-   * recently used ones beyond programsPerStage are freed, and so are the weights only packed
-   * layouts are read through.
-   */
-  private programFor(map: Map<number, Compiled>, batch: number, label: string, record: (prog: Program) => { input: Tensor; outputs: Tensor[] }): Compiled {
+  /** The stage's program for `batch` (see ProgramPool.get), refused once the model is disposed. */
+  private programFor(stage: Stage, batch: number, record: (prog: Program) => { input: Tensor; outputs: Tensor[] }): Compiled {
+    const label = `${stage} B=${batch}`;
     this.alive(label);
-    let c = this.touch(map, batch);
-    if (!c) {
-      const prog = this.newProgram(label);
-      const { input, outputs } = record(prog);
-      for (const t of outputs) t.pinned = true;
-      c = { prog, input, outputs, busy: 0 };
-      map.set(batch, c);
-      this.evict(map);
-      this.releaseUnboundOriginals();
-      this.onNewProgram?.(prog);
-    }
-    return c;
-  }
-
-  /** The program of `batch`, now the most recently used (maps keep insertion order: oldest first). */
-  private touch(map: Map<number, Compiled>, batch: number): Compiled | undefined {
-    const c = map.get(batch);
-    if (c) {
-      map.delete(batch);
-      map.set(batch, c);
-    }
-    return c;
-  }
-
-  /** Frees the least recently used programs beyond programsPerStage, skipping those with calls queued or running, and the newest. */
-  private evict(map: Map<number, Compiled>): void {
-    const entries = [...map.entries()].slice(0, -1);
-    for (const [batch, c] of entries) {
-      if (map.size <= this.programsPerStage) return;
-      if (c.busy > 0) continue;
-      map.delete(batch);
-      this.free(c);
-    }
+    return this.programs.get(stage, batch, label, record);
   }
 
   /**
@@ -353,10 +243,7 @@ export class DualToken {
       c.busy--;
       this.inFlight--;
       if (this.disposed) this.freeIfIdle();
-      else {
-        this.evict(this.encoders);
-        this.evict(this.decoders);
-      }
+      else this.programs.evictAll();
     }
   }
 
@@ -374,55 +261,9 @@ export class DualToken {
     this.gpu.check(what);
   }
 
-  private free(c: Compiled): void {
-    c.prog.destroy();
-    c.input.buffer.destroy(); // the outputs are the program's own buffers
-  }
-
-  /** A program whose packed weights give their memory back (see freeOriginal). */
-  private newProgram(label: string): Program {
-    const prog = new Program(this.kernels, label, this.keepTaps);
-    prog.onPacked = (w) => this.freeOriginal(w, prog);
-    return prog;
-  }
-
-  /**
-   * A weight was just packed (the kn / gemm variants' transposed or f16 copy): its original is
-   * freed unless a recorded dispatch binds it, so the two never sit side by side for long (the
-   * peak stays near the loaded size). Only when every linear and conv call reads one layout
-   * whatever the shape class (variants.singleWeightLayout), so no later recording needs it.
-   */
-  private freeOriginal(w: Tensor, recording: Program): void {
-    if (!variantsOf(this.kernels).singleWeightLayout()) return;
-    this.measure(recording); // the peak: the packed copy made, the original not yet freed
-    this.weights.releaseOriginal(w, this.boundBuffers(recording));
-  }
-
-  /** After a recording: freeOriginal for every packed weight no program binds. */
-  private releaseUnboundOriginals(): void {
-    if (!variantsOf(this.kernels).singleWeightLayout()) return;
-    this.memory();
-    this.weights.releasePackedOriginals(this.boundBuffers());
-  }
-
-  private boundBuffers(extra?: Program): Set<GPUBuffer> {
-    const bound = new Set<GPUBuffer>(extra?.boundBuffers());
-    for (const c of [...this.encoders.values(), ...this.decoders.values()]) for (const b of c.prog.boundBuffers()) bound.add(b);
-    return bound;
-  }
-
   /** GPU memory held now, and the peak so far. */
   memory(): GpuMemory {
-    return this.measure();
-  }
-
-  /** memory(), counting also a program being recorded. */
-  private measure(recording?: Program): GpuMemory {
-    let programs = recording?.allocatedBytes ?? 0;
-    for (const c of [...this.encoders.values(), ...this.decoders.values()]) programs += c.prog.allocatedBytes + c.input.buffer.size;
-    const m = { weights: this.weights.byteLength, packed: this.weights.packedByteLength, programs, peak: 0 };
-    this.peakBytes = Math.max(this.peakBytes, m.weights + m.packed + m.programs);
-    return { ...m, peak: this.peakBytes };
+    return this.programs.measure();
   }
 
   private persistent(shape: number[], dtype: 'f32' | 'i32', label: string): Tensor {
@@ -448,9 +289,7 @@ export class DualToken {
 
   private freeIfIdle(): void {
     if (this.inFlight > 0) return;
-    for (const c of [...this.encoders.values(), ...this.decoders.values()]) this.free(c);
-    this.encoders.clear();
-    this.decoders.clear();
+    this.programs.freeAll();
     this.weights.destroy();
     this.textTower?.dispose();
   }

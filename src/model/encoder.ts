@@ -5,7 +5,8 @@
 import type { DualTokenConfig, QuantizerConfig } from '../core/config.js';
 import { addScaled } from '../core/ops.js';
 import { describeNonFinite, type Program } from '../core/program.js';
-import { rqEmbed, rqSearch, searchCodebookData, type SearchCodebook } from '../core/quant-ops.js';
+import { rqEmbed } from '../core/quant-ops.js';
+import { rqSearch, searchCodebookData, type SearchCodebook } from '../ops/rq_search/rq_search.js';
 import { shapeStr, type Tensor } from '../core/tensor.js';
 import type { Weights } from '../core/weights.js';
 import { attnProjection, prepareAttnProjection, qkvBiasParts } from './attn-projection.js';

@@ -11,66 +11,28 @@
 // size, 1.18 GB in f32, over any binding) never goes to the GPU: the rows of the ids used are
 // read from the weights (a range read per row where the source has one: safetensors, sharded
 // safetensors; else the table is read once and kept on the host: a PyTorch .pt), gathered on the
-// CPU and uploaded as the program's input [T, L, C].
-// With precision 'f16' (linear reads every weight as halves: kn_sg_f16, one layout for every
-// shape class), each linear weight is packed to halves right after it is uploaded and its f32
-// original freed before the next tensor is read: the load peaks at the f16 total plus one f32
-// tensor (so400m: ~0.85 GB instead of 1.65 GB). The packing is the one linear() would make at
-// the first recording (same kernel, same key), so the numbers are the same. With 'f32' the
-// weights are uploaded as f32 and the kn* variants pack them at the first recording, as before.
+// CPU (token-rows.ts) and uploaded as the program's input [T, L, C]. Under precision 'f16' the
+// linear weights are packed to halves as they load (text-weights.ts).
 import type { DualTokenConfig, TextConfig } from '../core/config.js';
-import { toFloat32 } from '../core/dtype.js';
 import type { Gpu } from '../core/gpu.js';
 import type { KernelLibrary } from '../core/kernels.js';
-import { packedWeight } from '../core/ops.js';
 import { Program } from '../core/program.js';
-import { Tensor, shapeStr } from '../core/tensor.js';
-import { DTYPE_BYTES, type TensorSource } from '../core/tensor-source.js';
+import { Tensor } from '../core/tensor.js';
+import type { TensorSource } from '../core/tensor-source.js';
 import type { TextTokenizer } from '../core/tokenizer.js';
-import { VARIANTS, shapeClass, variantsOf } from '../core/variants.js';
-import { Weights } from '../core/weights.js';
-import { LOGIT_BIAS, LOGIT_SCALE, TOKEN_EMBEDDING, isTextLinearWeight, textTower, usedByText, type TextVariant } from './text.js';
+import { variantsOf } from '../ops/choice.js';
+import type { Weights } from '../core/weights.js';
+import { textTower, type TextVariant } from './text.js';
+import { normalizeRows, sigmoidLogits, type ClassifyResult, type TextEncodeResult, type TextInput } from './text-results.js';
+import { loadTextWeights, readLogitParams, type LogitParams } from './text-weights.js';
+import { TokenRows } from './token-rows.js';
+
+export { normalizeRows, sigmoidLogits, type ClassifyResult, type TextEncodeResult, type TextInput } from './text-results.js';
 
 /** Prompts per recorded run: longer lists run in chunks of this many (bounded activations). */
 export const TEXT_CHUNK = 32;
 /** Label sets whose text embeddings classify keeps. */
 const CACHED_LABEL_SETS = 16;
-
-export interface TextEncodeResult {
-  /** T, the number of prompts. */
-  count: number;
-  /** C, the embedding width (the text hidden_size). */
-  dim: number;
-  /** int32 [T, L]: the ids that ran (L = max_position_embeddings). */
-  inputIds: Int32Array;
-  /** f32 [T, C]: text_embeds_raw / ||text_embeds_raw||2. */
-  textEmbeds: Float32Array;
-  /** f32 [T, C]: the head's output, = official encode_text(input_ids). */
-  textEmbedsRaw: Float32Array;
-}
-
-export interface ClassifyResult {
-  /** B images. */
-  batch: number;
-  /** T texts. */
-  count: number;
-  /** f32 [B, T]: (image_embeds @ text_embeds^T) * exp(logit_scale) + logit_bias. */
-  logitsPerImage: Float32Array;
-  /** f32 [B, T]: sigmoid(logitsPerImage), per pair. */
-  probs: Float32Array;
-  /** f32 [B, C]: the normalised image embeddings. */
-  imageEmbeds: Float32Array;
-  /** f32 [T, C]: the normalised text embeddings. */
-  textEmbeds: Float32Array;
-  /** int32 [T, L]. */
-  inputIds: Int32Array;
-  /** exp(logit_scale), the multiplier used (f32). */
-  logitScale: number;
-  logitBias: number;
-}
-
-/** Texts to embed: ids [T, L] (row-major), or strings through the tokenizer. */
-export type TextInput = { inputIds: Int32Array; count: number } | string[];
 
 export interface TextTowerHost {
   gpu: Gpu;
@@ -91,40 +53,6 @@ interface TextProgram {
   output: Tensor;
 }
 
-/** x / ||x||2 per row of [rows, C] (a true division, no epsilon, as the official code). */
-export function normalizeRows(x: Float32Array, C: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let r = 0; r < x.length / C; r++) {
-    let s = 0;
-    for (let c = 0; c < C; c++) s += x[r * C + c] * x[r * C + c];
-    const n = Math.fround(Math.sqrt(s));
-    for (let c = 0; c < C; c++) out[r * C + c] = x[r * C + c] / n;
-  }
-  return out;
-}
-
-/**
- * logits_per_image [B, T] = (image_embeds @ text_embeds^T) * scale + bias, probs = sigmoid
- * (image_embeds [B, C], text_embeds [T, C], both normalised; `scale` = exp(logit_scale)).
- */
-export function sigmoidLogits(imageEmbeds: Float32Array, textEmbeds: Float32Array, C: number, scale: number, bias: number): { logits: Float32Array; probs: Float32Array } {
-  const B = imageEmbeds.length / C;
-  const T = textEmbeds.length / C;
-  const logits = new Float32Array(B * T);
-  const probs = new Float32Array(B * T);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      let d = 0;
-      for (let c = 0; c < C; c++) d += imageEmbeds[b * C + c] * textEmbeds[t * C + c];
-      // Two f32 ops, as torch: (text @ image.T) * exp(scale), then + bias.
-      const l = Math.fround(Math.fround(Math.fround(d) * scale) + bias);
-      logits[b * T + t] = l;
-      probs[b * T + t] = 1 / (1 + Math.exp(-l));
-    }
-  }
-  return { logits, probs };
-}
-
 /** The text tower of a DualToken model (created by DualToken.text(), or directly with a host). */
 export class TextTower {
   readonly cfg: TextConfig;
@@ -132,13 +60,8 @@ export class TextTower {
   private loading?: Promise<void>;
   private source?: TensorSource;
   private ownsSource = false;
-  private logitScaleLog?: number;
-  private logitBiasValue?: number;
-  private logitError?: string;
-  /** Host rows of the token embedding table already read, by id. */
-  private readonly rows = new Map<number, Float32Array>();
-  /** The whole table, when the source cannot read ranges. */
-  private table?: Float32Array;
+  private logit?: LogitParams;
+  private readonly tokenRows: TokenRows;
   private readonly programs = new Map<string, TextProgram>();
   private readonly cache = new Map<string, { raw: Float32Array; embeds: Float32Array }>();
   private inFlight = 0;
@@ -150,6 +73,7 @@ export class TextTower {
     const t = host.config.text;
     if (!t) throw new Error('text tower: the model config has no text_config (put the backbone\'s siglip_config.json, with its text_config, beside config.json)');
     this.cfg = t;
+    this.tokenRows = new TokenRows(t.hiddenSize, host.allowNonFinite ?? false);
     this.tokenizerOrMaker = host.tokenizer;
   }
 
@@ -181,55 +105,9 @@ export class TextTower {
     const { source, owned } = await this.host.openSource();
     this.source = source;
     this.ownsSource = owned;
-    const info = source.info(TOKEN_EMBEDDING);
-    const { vocabSize: V, hiddenSize: C } = this.cfg;
-    if (!info) throw new Error(`${source.label}: missing tensor '${TOKEN_EMBEDDING}' (was the text tower dropped, e.g. by convert --drop-text-tower?)`);
-    if (info.shape.length !== 2 || info.shape[0] !== V || info.shape[1] !== C) {
-      throw new Error(`${source.label}: '${TOKEN_EMBEDDING}' has shape ${shapeStr(info.shape)}, the text_config needs [vocab_size = ${V}, hidden_size = ${C}]`);
-    }
-    const weights = new Weights(this.host.gpu, source);
-    const packer = this.packsToHalves() ? new Program(this.host.kernels, `${source.label}: text weights to f16`) : undefined;
-    const uploaded = (name: string, t: Tensor): void => {
-      this.notePeak(weights.byteLength + weights.packedByteLength);
-      if (!packer || !isTextLinearWeight(name)) return;
-      const N = t.shape[0];
-      const K = t.numel / N;
-      if (K % 4 !== 0) return; // linear() reads such a weight as loaded ('tiled')
-      packedWeight(packer, t, N, K, 'f16');
-      this.notePeak(weights.byteLength + weights.packedByteLength); // the original and its halves, together
-      weights.releaseOriginal(t, new Set()); // nothing is recorded yet: no program binds it
-    };
-    try {
-      await weights.load(usedByText, undefined, undefined, this.host.allowNonFinite ? undefined : this.host.kernels, uploaded);
-      await packer?.finalize(); // WebGPU's verdict on the packings
-    } catch (e) {
-      weights.destroy();
-      throw e;
-    } finally {
-      packer?.destroy();
-    }
-    this.weights = weights;
+    this.weights = await loadTextWeights(this.host, this.cfg, source, (bytes) => this.notePeak(bytes));
     this.notePeak(this.byteLength);
-    const scalar = async (name: string): Promise<number | undefined> => {
-      const i = source.info(name);
-      if (!i) return undefined;
-      const v = toFloat32(await source.read(name), i.dtype, `${source.label}: tensor '${name}'`);
-      if (v.length !== 1 || !Number.isFinite(v[0])) throw new Error(`${source.label}: tensor '${name}' must hold one finite value (shape ${shapeStr(i.shape)})`);
-      return v[0];
-    };
-    this.logitScaleLog = await scalar(LOGIT_SCALE);
-    this.logitBiasValue = await scalar(LOGIT_BIAS);
-    if (this.logitScaleLog === undefined || this.logitBiasValue === undefined) this.logitError = `${source.label}: missing tensor '${this.logitScaleLog === undefined ? LOGIT_SCALE : LOGIT_BIAS}' (needed by classify)`;
-  }
-
-  /**
-   * Whether linear() reads every weight as halves whatever the shape class (precision 'f16' on an
-   * adapter with kn_sg_f16): then the weights are packed at load (see the header).
-   */
-  private packsToHalves(): boolean {
-    const v = variantsOf(this.host.kernels);
-    const chosen = v.choose('linear', shapeClass('linear', { M: this.cfg.maxPositionEmbeddings }));
-    return v.singleWeightLayout() && VARIANTS.linear.find((i) => i.name === chosen)?.packs === 'f16';
+    this.logit = await readLogitParams(source);
   }
 
   private notePeak(bytes: number): void {
@@ -246,8 +124,9 @@ export class TextTower {
 
   /** exp(logit_scale) (f32) and logit_bias. */
   logitParams(): { scale: number; bias: number } {
-    if (this.logitError || this.logitScaleLog === undefined || this.logitBiasValue === undefined) throw new Error(this.logitError ?? 'text tower: not loaded');
-    return { scale: Math.fround(Math.exp(this.logitScaleLog)), bias: this.logitBiasValue };
+    const { scaleLog, bias, error } = this.logit ?? {};
+    if (error || scaleLog === undefined || bias === undefined) throw new Error(error ?? 'text tower: not loaded');
+    return { scale: Math.fround(Math.exp(scaleLog)), bias };
   }
 
   /** Strings -> ids [T, L] through the tokenizer. */
@@ -318,7 +197,7 @@ export class TextTower {
     try {
       await this.load();
       this.alive('encodeText');
-      const tokens = await this.gather(ids);
+      const tokens = await this.tokenRows.gather(this.source!, ids);
       const c = this.programFor(T, opts.variant ?? {});
       const tapped = (opts.taps ?? []).map((n) => c.prog.tapped(n));
       const out = await c.prog.run([c.output, ...tapped], () => {
@@ -378,37 +257,6 @@ export class TextTower {
     return bound;
   }
 
-  /** token_embedding.weight[ids] + nothing else: [T, L, C] f32 on the host, rows read as needed (and checked finite). */
-  private async gather(ids: Int32Array): Promise<Float32Array> {
-    const src = this.source!;
-    const info = src.info(TOKEN_EMBEDDING)!;
-    const C = this.cfg.hiddenSize;
-    const rowBytes = C * DTYPE_BYTES[info.dtype];
-    const where = `${src.label}: tensor '${TOKEN_EMBEDDING}'`;
-    const missing = [...new Set(ids)].filter((id) => !this.rows.has(id));
-    if (missing.length > 0) {
-      if (!src.readRange && !this.table) this.table = toFloat32(await src.read(TOKEN_EMBEDDING), info.dtype, where).slice();
-      const readRow = async (id: number): Promise<Float32Array> =>
-        this.table ? this.table.slice(id * C, (id + 1) * C) : toFloat32(await src.readRange!(TOKEN_EMBEDDING, id * rowBytes, rowBytes), info.dtype, where).slice();
-      // Up to 64 row reads in flight at a time.
-      for (let i = 0; i < missing.length; i += 64) {
-        const ids = missing.slice(i, i + 64);
-        const rows = await Promise.all(ids.map(readRow));
-        ids.forEach((id, j) => {
-          const row = rows[j];
-          if (!this.host.allowNonFinite) {
-            const bad = row.findIndex((v) => !Number.isFinite(v));
-            if (bad >= 0) throw new Error(`${where} has a non-finite value (${row[bad]} at index ${id * C + bad}, row ${id})`);
-          }
-          this.rows.set(id, row);
-        });
-      }
-    }
-    const out = new Float32Array(ids.length * C);
-    for (let i = 0; i < ids.length; i++) out.set(this.rows.get(ids[i])!, i * C);
-    return out;
-  }
-
   private alive(what: string): void {
     if (this.disposed) throw new Error(`DualToken: the model was disposed (${what})`);
     this.host.gpu.check(what);
@@ -438,8 +286,7 @@ export class TextTower {
     this.programs.clear();
     this.weights?.destroy();
     this.weights = undefined;
-    this.rows.clear();
-    this.table = undefined;
+    this.tokenRows.clear();
     if (this.ownsSource) void this.source?.close?.();
     this.source = undefined;
   }

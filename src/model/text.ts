@@ -9,7 +9,9 @@
 // causal and NOT masked (pads attend and are attended to); final_layer_norm over all positions;
 // pooled = the LAST position (index L - 1) unconditionally; head = Linear(C, C) with bias.
 import type { TextConfig } from '../core/config.js';
-import { addScaled, attention, heads, layerNorm, linear } from '../core/ops.js';
+import { addScaled, layerNorm } from '../core/ops.js';
+import { attention, heads } from '../ops/attention/attention.js';
+import { linear } from '../ops/linear/linear.js';
 import type { Program } from '../core/program.js';
 import { shapeStr, type Tensor } from '../core/tensor.js';
 import type { Weights } from '../core/weights.js';

@@ -5,8 +5,8 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { TuneStorage } from '../core/autotune.js';
-import type { TunedTable } from '../core/variants.js';
+import type { TuneStorage } from '../ops/autotune.js';
+import type { TunedTable } from '../ops/choice.js';
 
 export function defaultTuneCachePath(): string {
   const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');

@@ -11,7 +11,7 @@ import type { DualTokenConfig } from '../core/config.js';
 import type { RgbImage } from '../core/image.js';
 import type { DualToken, EncodeResult } from '../model/dualtoken.js';
 import { formatTable, summarize } from '../core/profile.js';
-import { parseKernelChoice, type KernelChoice, type Precision } from '../core/variants.js';
+import { parseKernelChoice, type KernelChoice, type Precision } from '../ops/choice.js';
 import type { Program } from '../core/program.js';
 import { parseArgs, type ParsedArgs } from './args.js';
 import { DeviceLossRetry, runBatches } from './batches.js';

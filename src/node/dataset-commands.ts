@@ -15,7 +15,8 @@ import { loadDualToken, locateModel } from './load.js';
 import { oneLine } from './messages.js';
 import { checkNotInputs, checkWritableFolder } from './output.js';
 import { addJobs, connectionFor, formatStatus, QUEUE_NAME, queueStatus, startWorker } from './queue.js';
-import { configHash, formatProgress, formatSummary, Interrupted, KEEP_OUTPUTS, tokenize, type KeepOutput } from './tokenize.js';
+import { configHash, KEEP_OUTPUTS, type KeepOutput } from './shards.js';
+import { formatProgress, formatSummary, Interrupted, tokenize } from './tokenize.js';
 
 /** Flags and switches these commands read, for the CLI's parser. */
 export const DATASET_VALUE_FLAGS = ['redis', 'concurrency', 'keep', 'lock-duration', 'queue'];

@@ -19,7 +19,8 @@ import { DeviceLostError } from '../core/gpu.js';
 import type { DualToken } from '../model/dualtoken.js';
 import { GaveUp } from './batches.js';
 import { openSource, openSources } from './sources.js';
-import { configHash, tokenizeSource, writeManifest, type KeepOutput, type ShardResult } from './tokenize.js';
+import { configHash, writeManifest, type KeepOutput } from './shards.js';
+import { tokenizeSource, type ShardResult } from './tokenize.js';
 
 export const QUEUE_NAME = 'dualtoken-tokenize';
 

@@ -1,57 +1,10 @@
-// CPU references of the decoder's NCHW kernels, accumulating in float64, written straight from
-// the PyTorch definitions (no tiling), plus a seeded random source for test data and the list of
-// tensors the official decoder modules create (for synthetic weights of any size).
+// CPU references of the decoder's NCHW kernels without variants, accumulating in float64, written
+// straight from the PyTorch definitions (no tiling), plus a seeded random source for test data
+// (conv2d's and group_norm's references are in src/ops/<op>/reference.ts).
 
 /** Deterministic uniform values in [-scale, scale), so failures reproduce. */
 export { seeded as randomArray } from '../../src/core/random.js';
 
-
-/** torch.nn.Conv2d(k x k, stride 1, padding k/2) + bias [+ residual].  x [B,Cin,H,W], w [Cout,Cin,k,k] -> [B,Cout,H,W] */
-export function conv2dRef(x: Float32Array, B: number, Cin: number, H: number, W: number, w: Float32Array, Cout: number, K: number, bias: Float32Array, residual?: Float32Array): Float64Array {
-  const pad = Math.floor(K / 2);
-  const y = new Float64Array(B * Cout * H * W);
-  for (let b = 0; b < B; b++)
-    for (let co = 0; co < Cout; co++)
-      for (let i = 0; i < H; i++)
-        for (let j = 0; j < W; j++) {
-          let acc = bias[co];
-          for (let ci = 0; ci < Cin; ci++)
-            for (let ky = 0; ky < K; ky++) {
-              const iy = i + ky - pad;
-              if (iy < 0 || iy >= H) continue;
-              for (let kx = 0; kx < K; kx++) {
-                const ix = j + kx - pad;
-                if (ix < 0 || ix >= W) continue;
-                acc += x[((b * Cin + ci) * H + iy) * W + ix] * w[((co * Cin + ci) * K + ky) * K + kx];
-              }
-            }
-          const o = ((b * Cout + co) * H + i) * W + j;
-          y[o] = acc + (residual ? residual[o] : 0);
-        }
-  return y;
-}
-
-/** torch.nn.GroupNorm(G, C, eps, affine) [+ F.silu].  x [B,C,H,W] -> [B,C,H,W] */
-export function groupNormRef(x: Float32Array, B: number, C: number, HW: number, G: number, gamma: Float32Array, beta: Float32Array, eps: number, silu: boolean): Float64Array {
-  const y = new Float64Array(x.length);
-  const S = (C / G) * HW;
-  for (let seg = 0; seg < B * G; seg++) {
-    const base = seg * S;
-    let sum = 0;
-    for (let i = 0; i < S; i++) sum += x[base + i];
-    const mean = sum / S;
-    let sq = 0;
-    for (let i = 0; i < S; i++) sq += (x[base + i] - mean) ** 2;
-    const rstd = 1 / Math.sqrt(sq / S + eps);
-    for (let i = 0; i < S; i++) {
-      const c = ((seg % G) * S + i) / HW | 0;
-      let v = (x[base + i] - mean) * rstd * gamma[c] + beta[c];
-      if (silu) v = v / (1 + Math.exp(-v));
-      y[base + i] = v;
-    }
-  }
-  return y;
-}
 
 /** F.interpolate(scale_factor=2, mode='nearest').  x [B,C,H,W] -> [B,C,2H,2W] */
 export function upsampleNearest2xRef(x: Float32Array, planes: number, H: number, W: number): Float64Array {

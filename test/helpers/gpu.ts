@@ -3,7 +3,7 @@ import { afterAll } from 'vitest';
 import type { Gpu } from '../../src/core/gpu.js';
 import { KernelLibrary } from '../../src/core/kernels.js';
 import { Program } from '../../src/core/program.js';
-import { Tensor } from '../../src/core/tensor.js';
+import type { Tensor } from '../../src/core/tensor.js';
 import { createNodeGpu } from '../../src/node/gpu.js';
 import { loadShaders } from '../../src/node/shaders.js';
 
@@ -17,14 +17,8 @@ export function testGpu(): Promise<{ gpu: Gpu; kernels: KernelLibrary }> {
   return shared;
 }
 
-/** A tensor that owns its buffer, filled from the host (test inputs). */
-export function upload(gpu: Gpu, shape: number[], data: Float32Array | Int32Array | Uint32Array, label = 'input'): Tensor {
-  const buffer = gpu.device.createBuffer({ label, size: Math.max(16, Math.ceil(data.byteLength / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
-  gpu.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
-  const t = new Tensor(buffer, shape, data instanceof Float32Array ? 'f32' : data instanceof Int32Array ? 'i32' : 'u32', 0, label);
-  t.pinned = true;
-  return t;
-}
+/** A tensor that owns its buffer, filled from the host (test inputs): the op cases' upload. */
+export { upload } from '../../src/ops/case-kit.js';
 
 /** Runs a program and returns the listed tensors as Float32Arrays. */
 export async function runAndRead(prog: Program, tensors: Tensor[]): Promise<Float32Array[]> {

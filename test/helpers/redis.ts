@@ -5,9 +5,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createServer, createConnection } from 'node:net';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { shaderDirs } from '../../src/node/shaders.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -90,4 +91,4 @@ export async function bundleRunner(): Promise<string> {
 }
 
 /** The environment a bundled runner needs (the shaders are not beside the bundle). */
-export const runnerEnv = () => ({ ...process.env, DUALTOKEN_SHADERS: join(ROOT, 'shaders') });
+export const runnerEnv = () => ({ ...process.env, DUALTOKEN_SHADERS: shaderDirs(ROOT).join(delimiter) });

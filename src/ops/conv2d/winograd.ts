@@ -1,12 +1,14 @@
-// conv2d's Winograd variants for 3x3 convolutions (conv-ops.ts conv2d records them when the
-// variant choice says 'winograd' or 'winograd4'): F(2x2, 3x3) and F(4x4, 3x3) (Lavin & Gray 2016),
+// conv2d's Winograd variants for 3x3 convolutions (conv2d.ts records them when the variant
+// choice says 'winograd' or 'winograd4'): F(2x2, 3x3) and F(4x4, 3x3) (Lavin & Gray 2016),
 // the weight packed once into the Winograd domain, the input transformed per chunk of output tiles
 // into a scratch activation, P batched GEMMs, and the output transform with bias and residual.
-import { gemmKnSg, packedWeight } from './ops.js';
-import type { Program } from './program.js';
-import { splitBatch, type SplitOptions } from './split.js';
-import type { Tensor } from './tensor.js';
-import { cdiv } from './arith.js';
+import { cdiv } from '../../core/arith.js';
+import type { Program } from '../../core/program.js';
+import { splitBatch, type SplitOptions } from '../../core/split.js';
+import type { Tensor } from '../../core/tensor.js';
+import { gemmKnSg } from '../linear/linear.js';
+import { packedWeight } from '../packing.js';
+import { WINOGRAD_POINTS } from './spec.js';
 
 /** Tiles per invocation of the Winograd input and output transforms (their RUN placeholder). */
 const WINO_RUN = 4;
@@ -29,22 +31,9 @@ interface Winograd {
 }
 
 const WINOGRAD: Record<WinogradVariant, Winograd> = {
-  winograd: { m: 2, points: 16, pack: 'wino' },
-  winograd4: { m: 4, points: 36, pack: 'wino4' },
+  winograd: { m: 2, points: WINOGRAD_POINTS.winograd, pack: 'wino' },
+  winograd4: { m: 4, points: WINOGRAD_POINTS.winograd4, pack: 'wino4' },
 };
-
-/**
- * The variant a 3x3 conv of Cin -> Cout channels takes when `variant` is chosen: a Winograd
- * weight must fit one binding of `limit` bytes (F(4x4) of a 1024 -> 1024 conv is 151 MB), else
- * the smaller transform, else gemm_sg. Decided by the weight's shape alone, so that each weight
- * is packed in one layout (its original may then be freed).
- */
-export function winogradThatFits(variant: string, Cin: number, Cout: number, limit: number): string {
-  const fits = (v: keyof typeof WINOGRAD) => WINOGRAD[v].points * cdiv(Cin, 4) * cdiv(Cout, 4) * 64 <= limit;
-  if (variant === 'winograd4' && !fits('winograd4')) variant = 'winograd';
-  if (variant === 'winograd' && !fits('winograd')) variant = 'gemm_sg';
-  return variant;
-}
 
 /**
  * conv2d's Winograd variants, 3x3 only (Lavin & Gray, 2016): F(2x2, 3x3) does 16 multiply-adds

@@ -1,18 +1,18 @@
-// Autotuning: every variant of every op (variants.ts) run on representative shapes (op cases,
-// op-cases.ts), each checked against a float64 CPU reference on sampled outputs before it is timed
-// with GPU timestamps; the fastest valid one per (op, shape class) wins. The result is kept per
+// Autotuning: every variant of every op (choice.ts) run on each op module's tune cases (one per
+// shape class), each checked against the op's float64 reference on sampled outputs, at the case's
+// tolerance (the variant's own where larger), before it is timed with GPU timestamps; the fastest
+// valid one per (op, shape class) wins. The result is kept per
 // adapter in an injected store (Node: a JSON file under ~/.cache/dualtoken, see
 // src/node/autotune-cache.ts; a browser could use localStorage), so the core stays browser-safe.
 //
 // The same measuring (measureVariants, timeProgram) serves the kernel benchmark (bench/kernels.ts)
 // at the real sizes.
-import type { Gpu } from './gpu.js';
-import type { KernelLibrary } from './kernels.js';
-import { attentionCase, conv2dCase, groupNormCase, linearCase, rqSearchCase, type OpCase } from './op-cases.js';
-import { Program } from './program.js';
-import { F32_TOLERANCE, OP_NAMES, VARIANTS, isFullPrecision, variantsForClass, variantsOf, type OpName, type Precision, type TunedTable } from './variants.js';
-
-export { F32_TOLERANCE } from './variants.js';
+import type { Gpu } from '../core/gpu.js';
+import type { KernelLibrary } from '../core/kernels.js';
+import { Program } from '../core/program.js';
+import { OP_NAMES, VARIANTS, isFullPrecision, shapeClass, variantsForClass, variantsOf, type OpName, type Precision, type TunedTable } from './choice.js';
+import { OP_CASES } from './index.js';
+import type { OpCase } from './types.js';
 
 /** Where autotune results live between runs, keyed by adapter (see adapterKey). */
 export interface TuneStorage {
@@ -51,7 +51,7 @@ export interface VariantResult {
 export interface MeasureOptions {
   /** Steady repetitions per variant (taken in turns across variants). */
   reps?: number;
-  /** Per-variant tolerance; default the variant's own (VARIANTS), else F32_TOLERANCE. */
+  /** Per-variant tolerance; default variantTolerance. */
   tolerance?: (variant: string) => number;
   log?: (line: string) => void;
 }
@@ -60,6 +60,11 @@ const median = (v: number[]) => {
   const s = [...v].sort((a, b) => a - b);
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+
+/** The bound a variant is held to on case `c`: the case's, or the variant's own where that is larger (reduced precision). */
+export function variantTolerance(c: OpCase, variant: string): number {
+  return Math.max(c.tolerance, VARIANTS[c.op].find((v) => v.name === variant)?.tolerance ?? 0);
+}
 
 /** GPU milliseconds of one whole run of `prog` (timestamp queries, else wall clock per dispatch). */
 export async function timeProgram(prog: Program): Promise<number> {
@@ -80,7 +85,7 @@ export async function measureVariants(kernels: KernelLibrary, c: OpCase, variant
   const results: VariantResult[] = [];
   try {
     for (const variant of variants) {
-      const tolerance = opts.tolerance?.(variant) ?? VARIANTS[op].find((v) => v.name === variant)?.tolerance ?? F32_TOLERANCE;
+      const tolerance = opts.tolerance?.(variant) ?? variantTolerance(c, variant);
       const r: VariantResult = { variant, status: 'ok', tolerance, timesMs: [] };
       results.push(r);
       const prog = new Program(kernels, `${c.title} [${variant}]`);
@@ -91,10 +96,10 @@ export async function measureVariants(kernels: KernelLibrary, c: OpCase, variant
         const start = performance.now();
         const [buf] = await prog.run([out]);
         r.firstMs = performance.now() - start;
-        const { err, samples } = prepared.check(new Float32Array(buf, 0, out.numel));
+        const { err, samples } = prepared.check(buf);
         r.err = err;
         r.samples = samples;
-        if (!(err < tolerance)) {
+        if (!(err <= tolerance)) {
           r.status = 'failed';
           prog.destroy();
         } else live.push({ r, prog });
@@ -127,20 +132,6 @@ export function rate(work: number, ms: number | undefined): number | undefined {
 }
 
 // ---------------------------------------------------------------- autotune
-
-/** Small shapes standing for each (op, shape class): a few seconds per op on lavapipe. */
-export function tuneCases(): OpCase[] {
-  return [
-    linearCase(256, 512, 512, { samples: 64 }),
-    linearCase(4, 512, 512, { samples: 64 }),
-    attentionCase(4, 256, 64, { samples: 128 }),
-    attentionCase(4, 256, 64, { Lq: 1, samples: 64 }),
-    conv2dCase(64, 64, 32, 32, 3, { samples: 64 }),
-    conv2dCase(128, 128, 32, 32, 1, { samples: 64 }),
-    groupNormCase(128, 32, 32, { samples: 128 }),
-    rqSearchCase(256, 2048, 32, 2, { tokens: 4 }),
-  ];
-}
 
 export interface AutotuneOptions {
   storage?: TuneStorage;
@@ -177,15 +168,16 @@ export async function autotune(kernels: KernelLibrary, opts: AutotuneOptions = {
   }
   const ops = opts.ops ?? [...OP_NAMES];
   const table: TunedTable = {};
-  for (const c of tuneCases().filter((t) => ops.includes(t.op))) {
+  for (const c of ops.flatMap((op) => OP_CASES[op].tune())) {
     const op = c.op;
-    const variants = variantsForClass(kernels.gpu, op, c.cls).filter((v) => choice.precision === 'f16' || isFullPrecision(op, v));
+    const cls = shapeClass(op, c.dims);
+    const variants = variantsForClass(kernels.gpu, op, cls).filter((v) => choice.precision === 'f16' || isFullPrecision(op, v));
     const results = await measureVariants(kernels, c, variants, { reps: opts.reps ?? 3, log: opts.log });
     const valid = results.filter((r) => r.status === 'ok' && r.medianMs !== undefined);
     if (!valid.length) continue;
     const best = valid.reduce((a, b) => (b.medianMs! < a.medianMs! ? b : a));
-    table[`${c.op}/${c.cls}`] = best.variant;
-    opts.log?.(`autotune: ${c.op}/${c.cls}: ${best.variant} (${results.map((r) => `${r.variant} ${r.medianMs?.toFixed(1) ?? r.status} ms`).join(', ')})`);
+    table[`${op}/${cls}`] = best.variant;
+    opts.log?.(`autotune: ${op}/${cls}: ${best.variant} (${results.map((r) => `${r.variant} ${r.medianMs?.toFixed(1) ?? r.status} ms`).join(', ')})`);
   }
   choice.setTuned(table);
   await opts.storage?.save(key, table);

@@ -3,7 +3,7 @@
 //   u  [P, Cin4, Cop4] vec4  u[p, ci, co] = (G g G^T)[p / N, p % N] for g = w[co, ci], zero for
 //                            ci >= Cin or co >= Cout; N = TILE + 2, P = N * N; Cin4 = ceil(Cin/4)*4,
 //                            Cop4 = ceil(Cout/4) vec4s of 4 output channels: P matrices in the
-//                            [K, N] layout of linear_kn_sg (conv-ops.ts conv2d 'winograd', 'winograd4')
+//                            [K, N] layout of linear_kn_sg (conv2d/winograd.ts: 'winograd', 'winograd4')
 // Variants: TILE ({{TILE}}, a placeholder: the array sizes) 2 or 4 (Lavin & Gray, 2016):
 //   TILE 2: G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]
 //   TILE 4: G = [[1/4, 0, 0], [-1/6, -1/6, -1/6], [-1/6, 1/6, -1/6], [1/24, 1/12, 1/6],
