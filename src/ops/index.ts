@@ -8,4 +8,10 @@ import { LINEAR_CASES } from './linear/cases.js';
 import { RQ_SEARCH_CASES } from './rq_search/cases.js';
 import type { OpCases, OpName } from './types.js';
 
-export const OP_CASES: Record<OpName, OpCases> = { linear: LINEAR_CASES, attention: ATTENTION_CASES, conv2d: CONV2D_CASES, group_norm: GROUP_NORM_CASES, rq_search: RQ_SEARCH_CASES };
+export const OP_CASES: Record<OpName, OpCases> = {
+  linear: LINEAR_CASES,
+  attention: ATTENTION_CASES,
+  conv2d: CONV2D_CASES,
+  group_norm: GROUP_NORM_CASES,
+  rq_search: RQ_SEARCH_CASES,
+};

@@ -6,6 +6,12 @@ import { LINEAR } from './linear/spec.js';
 import { RQ_SEARCH } from './rq_search/spec.js';
 import type { OpName, OpSpec } from './types.js';
 
-export const SPECS: Record<OpName, OpSpec> = { linear: LINEAR, attention: ATTENTION, conv2d: CONV2D, group_norm: GROUP_NORM, rq_search: RQ_SEARCH };
+export const SPECS: Record<OpName, OpSpec> = {
+  linear: LINEAR,
+  attention: ATTENTION,
+  conv2d: CONV2D,
+  group_norm: GROUP_NORM,
+  rq_search: RQ_SEARCH,
+};
 
 export const OP_NAMES = Object.keys(SPECS) as OpName[];
