@@ -41,7 +41,7 @@ const USAGE = `usage:
   dualtoken info --model DIR
   dualtoken convert IN.pt|IN.safetensors|IN.index.json --out OUT.safetensors [--dtype f32|f16|bf16] [--drop-text-tower] [--drop-ema]
   dualtoken demo [--out DIR]
-  dualtoken bench [--preset siglip_384_rvq8 | --model DIR] [--batch 1,2] [--reps 2] [--json FILE] [--profile] [--text [--text-prompts 1000] [--text-only]]
+  dualtoken bench [--preset siglip_384_rvq8 | --model DIR] [--batch 1,2] [--reps 3] [--json FILE] [--profile] [--text [--text-prompts 1000] [--text-only]]
 ${DATASET_USAGE}
 options: --adapter auto|cpu|ICD.json (WebGPU adapter), --quiet (no progress), --batch-size N (images per GPU batch, 4),
   --profile (encode/decode/reconstruct/bench: a per-kernel GPU time table on stderr),
@@ -345,7 +345,7 @@ export async function main(argv: string[]): Promise<number> {
           model: args.flags.get('model'),
           preset: args.flags.get('preset') ?? 'siglip_384_rvq8',
           batches: (args.flags.get('batch') ?? '1,2').split(',').map((b) => positiveInt(b, '--batch')),
-          reps: positiveInt(args.flags.get('reps') ?? '2', '--reps'),
+          reps: positiveInt(args.flags.get('reps') ?? '3', '--reps'),
           json: args.flags.get('json'),
           profile: args.switches.has('profile'),
           text: args.switches.has('text'),
