@@ -4,7 +4,7 @@
 # The end-to-end benchmark of the real 384 configuration (synthetic weights of the real shapes)
 # through Dawn + the NVIDIA Vulkan driver, then the PyTorch eager reference of the same shapes.
 # Results land in $OUT (kernels-gpu.json and kernels.log: the kernel lab; e2e-gpu.json,
-# e2e-gpu-alt1..7.json, torch-gpu.json, golden.log with the GPU's name, e2e.log): 13 files.
+# e2e-gpu-alt1..7.json, torch-gpu.json, golden.log with the GPU's name, e2e.log, adapter.json): 14 files.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -16,9 +16,11 @@ for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulka
 done
 export DUALTOKEN_SHADERS=$PWD/.gpu/shaders XDG_RUNTIME_DIR=/tmp
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/golden.log"
+# What Dawn offers here (features with unsafe APIs allowed, subgroup-matrix configurations, limits).
+/tmp/node bench/gpu-adapter.mjs .gpu/node_modules/webgpu/index.js > "$OUT/adapter.json" 2>/dev/null; grep -o '"subgroupMatrixConfigs": [^]]*]' "$OUT/adapter.json" | head -2
 # The golden case through each set of kernel variants: codes identical, floats within 1e-4.
 G=test/fixtures/golden/tiny
-for K in "" "linear=kn_sg,attention=sg2,conv2d=winograd4,group_norm=vec4,rq_search=lanes" "conv2d=winograd,attention=sg2" "linear=wg_tiled,attention=wg,conv2d=wg_tiled,group_norm=chunked,rq_search=workgroup"; do
+for K in "" "linear=kn_sg,attention=sg2,conv2d=winograd4,group_norm=vec4,rq_search=lanes" "conv2d=winograd,attention=sg2" "linear=kn_sg,attention=sg,conv2d=direct,group_norm=chunked,rq_search=lanes"; do
   /tmp/node .gpu/dualtoken.mjs encode --model $G --pixel-values $G/expected.safetensors --out /tmp/c.safetensors --quiet ${K:+--kernel $K} &&
   /tmp/node .gpu/dualtoken.mjs decode --model $G /tmp/c.safetensors --out /tmp/r.safetensors --quiet ${K:+--kernel $K} &&
   python3 bench/check_golden.py $G /tmp/c.safetensors /tmp/r.safetensors "golden tiny ${K:-default kernels}"
@@ -40,11 +42,11 @@ tail -60 "$OUT/kernels.log"
 # cuts the script short, it cuts those).
 # shellcheck disable=SC2086
 PYTHONUNBUFFERED=1 python3 bench/torch_ref.py $TORCH_ARGS --json "$OUT/torch-gpu.json" 2>&1 | tee -a "$OUT/e2e.log"
-# The end-to-end benchmark again with other variants or precision, one run per ';'-separated set of options (default:
-# the previous GPU default's CPU-shaped quantizer search, the GPU-shaped linear, conv and
-# attention, the F(4x4) Winograd conv, precision f16, and f16 with the f16-arithmetic linear and conv;
-# none timed on a GPU before).
-ALT=${ALT_RUNS:---kernel rq_search=lanes;--kernel linear=wg_tiled;--kernel conv2d=wg_tiled;--kernel attention=wg;--kernel conv2d=winograd4;--precision f16;--precision f16 --kernel linear=wg_tiled_f16,conv2d=wg_tiled_f16}
+# The end-to-end benchmark again with other variants or precision, one run per ';'-separated set
+# of options (default: each GPU default of before 2026-12-04 against today's workgroup-tiled one
+# (the quantizer search, linear, conv, attention), the F(4x4) Winograd conv, precision f16 (the
+# f16-arithmetic wg_tiled_f16), and f16 with the f16-weight kernels instead).
+ALT=${ALT_RUNS:---kernel rq_search=lanes;--kernel linear=kn_sg;--kernel conv2d=direct;--kernel attention=sg;--kernel conv2d=winograd4;--precision f16;--precision f16 --kernel linear=kn_sg_f16,conv2d=gemm_sg_f16}
 i=0
 IFS=';' read -ra SETS <<< "$ALT"
 for S in "${SETS[@]}"; do
