@@ -1,6 +1,6 @@
-// group_norm's cases: the variant tests' shapes (H*W no multiple of 4, several chunks per group,
-// a large offset per channel; batches split one image per binding), the kernel lab's (the 384
-// decoder's) and autotune's.
+// group_norm's cases: the variant tests' shapes (H*W no multiple of 4, several chunks per group
+// at each variant's chunk size, a large offset per channel; batches split one image per
+// binding), the kernel lab's (the 384 decoder's) and autotune's.
 import { seeded } from '../../core/random.js';
 import { compareAt, samplePositions, upload } from '../case-kit.js';
 import type { OpCase, OpCases } from '../types.js';
@@ -60,6 +60,10 @@ export const GROUP_NORM_CASES: OpCases = {
     groupNormCase({ B: 1, C: 64, H: 40, W: 33 }),
     // An offset 30x the spread: the f32 inputs themselves then carry ~1e-6 of the output's size.
     groupNormCase({ B: 1, C: 64, H: 40, W: 36, offset: 100 }, { tolerance: 1e-5 }),
+    // wg: 4608 values per group, two 4096-value workgroup chunks, the last an eighth full.
+    groupNormCase({ B: 2, C: 64, H: 48, W: 48, silu: true, split: true }),
+    // wg: 270400 values per group, 67 chunks: more than its combine's 64 invocations.
+    groupNormCase({ B: 1, C: 32, H: 520, W: 520 }, { samples: 4096 }),
   ],
   lab: () => [{ id: 'groupnorm_silu_512_96x96', make: () => groupNormCase({ B: 1, C: 512, H: 96, W: 96, silu: true }, { samples: 256, tolerance: 1e-5, title: 'GroupNorm+SiLU 512ch @ 96x96' }) }],
   tune: () => [groupNormCase({ B: 1, C: 128, H: 32, W: 32, silu: true }, { samples: 128, tolerance: 1e-5 })],

@@ -1,7 +1,8 @@
 // groupnorm_vec4: y = (x - mean[b, g]) * rstd[b, g] * gamma[c] + beta[c], then optionally SiLU
 //                                        (torch.nn.GroupNorm(G, C, eps, affine=True) [+ F.silu])
 //   x     [B, C, H, W] NCHW at x_off, read as vec4 (H*W and x_off multiples of 4); channel c belongs to group g = c / (C/G)
-//   stats [B*G, 2] at stats_off: (mean, rstd) per group, from groupnorm_stats* + groupnorm_stats_combine
+//   stats [B*G, 2] at stats_off: (mean, rstd) per group, from groupnorm_stats_vec4 + groupnorm_stats_combine
+//         or groupnorm_stats_wg + groupnorm_stats_combine_wg
 //   gamma [C], beta [C]
 //   y     [B, C, H, W] at y_off, written as vec4 (y_off a multiple of 4)
 // Flags (uniforms, so one pipeline serves every combination): silu = 1 applies y * sigmoid(y) (the decoder's nonlinearity).
