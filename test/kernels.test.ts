@@ -2,13 +2,13 @@
 // no multiple of the 4x4 tile or of 4: the ops without variants, linear's shape errors and
 // attention's broadcast query (the op modules' variants: test/ops.test.ts).
 import { describe, expect, it } from 'vitest';
-import { addScaled, layerNorm, patchIm2col } from '../src/core/ops.js';
+import { addScaled, patchIm2col } from '../src/core/ops.js';
 import { attention, heads } from '../src/ops/attention/attention.js';
 import { linear } from '../src/ops/linear/linear.js';
 import { Program } from '../src/core/program.js';
 import { relErr } from './helpers/compare.js';
 import { attentionRef } from '../src/ops/attention/reference.js';
-import { layerNormRef, randn } from './helpers/cpu-ref.js';
+import { randn } from './helpers/cpu-ref.js';
 import { runAndRead, testGpu, upload } from './helpers/gpu.js';
 
 const TOL = 1e-5; // f32 accumulation vs float64, relative to the largest reference value
@@ -27,23 +27,6 @@ describe('linear', () => {
     const prog = new Program(kernels, 'bad');
     expect(() => linear(prog, upload(gpu, [3, 5], new Float32Array(15)), upload(gpu, [2, 4], new Float32Array(8), 'w.bad'))).toThrow(/w\.bad.*5 features.*takes 4/);
   });
-});
-
-describe('layernorm', () => {
-  for (const [rows, C, eps] of [[1, 1, 1e-5], [7, 13, 1e-6], [33, 64, 1e-5], [3, 1152, 1e-6]] as const) {
-    it(`rows=${rows} C=${C} eps=${eps}`, async () => {
-      const { gpu, kernels } = await testGpu();
-      const x = randn(rows * C, rows + C, 3);
-      for (let i = 0; i < x.length; i++) x[i] += 2; // an offset mean exercises the two-pass variance
-      const g = randn(C, C);
-      const b = randn(C, C + 1);
-      const prog = new Program(kernels, 'ln test');
-      const y = layerNorm(prog, upload(gpu, [rows, C], x), upload(gpu, [C], g), upload(gpu, [C], b), eps);
-      const [got] = await runAndRead(prog, [y]);
-      check(`layernorm ${rows}x${C}`, got, layerNormRef(x, g, b, rows, C, eps));
-      prog.destroy();
-    });
-  }
 });
 
 describe('attention', () => {

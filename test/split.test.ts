@@ -1,8 +1,9 @@
 // The transformer ops over the binding limit: done in ranges of rows (linear, layer_norm, add) or
 // of batch items (attention), the result bit for bit the one of a single dispatch.
 import { describe, expect, it } from 'vitest';
-import { addScaled, layerNorm } from '../src/core/ops.js';
+import { addScaled } from '../src/core/ops.js';
 import { attention, heads } from '../src/ops/attention/attention.js';
+import { layerNorm } from '../src/ops/layer_norm/layer_norm.js';
 import { linear } from '../src/ops/linear/linear.js';
 import { Program } from '../src/core/program.js';
 import type { SplitOptions } from '../src/core/split.js';

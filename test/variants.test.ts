@@ -22,8 +22,8 @@ describe('choosing variants', () => {
   it('defaults to the subgroup variants on CPU adapters, and to the workgroup-tiled ones on GPUs', async () => {
     const { gpu, kernels } = await testGpu();
     const d = defaultChoice(gpu);
-    if (isCpuAdapter(gpu) && gpu.has('subgroups')) expect(d).toEqual({ linear: 'kn_sg', attention: 'sg2', conv2d: 'winograd4', group_norm: 'vec4', rq_search: 'lanes' });
-    if (!isCpuAdapter(gpu)) expect(d).toEqual({ linear: 'wg_tiled', attention: 'wg', conv2d: 'wg_tiled', group_norm: 'chunked', rq_search: 'workgroup' });
+    if (isCpuAdapter(gpu) && gpu.has('subgroups')) expect(d).toEqual({ linear: 'kn_sg', attention: 'sg2', conv2d: 'winograd4', group_norm: 'vec4', rq_search: 'lanes', layer_norm: 'rows', softmax: 'rows' });
+    if (!isCpuAdapter(gpu)) expect(d).toEqual({ linear: 'wg_tiled', attention: 'wg', conv2d: 'wg_tiled', group_norm: 'wg', rq_search: 'workgroup', layer_norm: 'wg', softmax: 'wg' });
     for (const op of Object.keys(VARIANTS) as OpName[]) expect(availableVariants(gpu, op)).toContain(d[op]);
     expect(variantsOf(kernels).forClass('linear', 'rows>=64')).toBe(d.linear);
   });

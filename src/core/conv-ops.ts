@@ -1,10 +1,12 @@
 // The NCHW kernels of the pixel decoder without variants, one function per op: checks shapes,
-// allocates the output (a program activation) and records the dispatches. conv2d and group_norm,
-// which have variants, are op modules (src/ops/conv2d, src/ops/group_norm).
+// allocates the output (a program activation) and records the dispatches. conv2d, group_norm and
+// the attention's row softmax, which have variants, are op modules (src/ops/conv2d,
+// src/ops/group_norm, src/ops/softmax).
 //
 // Binding limits: every op here binds its activations in batch ranges that fit (split.ts
 // splitBatch); one batch item over the limit is refused with an error naming the tensor.
 import { gemmKnSg } from '../ops/linear/linear.js';
+import { softmaxRows } from '../ops/softmax/softmax.js';
 import type { Program } from './program.js';
 import { splitBatch, type Slice, type SplitOptions } from './split.js';
 import { Tensor, nchw, sameShape, shapeStr } from './tensor.js';
@@ -104,11 +106,6 @@ export function spatialAttention(prog: Program, q: Tensor, k: Tensor, v: Tensor,
     });
   });
   return o;
-}
-
-/** a = softmax(scale * s) over each of `rows` rows of N scores. */
-function softmaxRows(prog: Program, s: Slice, a: Slice, rows: number, N: number, scale: number): void {
-  prog.dispatch({ kernel: 'spatial_attention_softmax', uniforms: { rows, N, s_off: s.off, a_off: a.off, scale }, bind: { s: s.t, a: a.t }, groups: cdiv(rows, 64), cost: { bytes: 8 * rows * N } });
 }
 
 /**

@@ -1,25 +1,10 @@
 // The transformer's ops without variants, one function per kernel: checks shapes, allocates the
 // output (a program activation) and records the dispatch. Shapes in comments are the tensors'
-// logical shapes. linear and attention, which have variants, are op modules (src/ops/).
+// logical shapes. linear, attention and layer_norm, which have variants, are op modules (src/ops/).
 import type { Program } from './program.js';
 import { splitRows, type SplitOptions } from './split.js';
 import { Tensor, shapeStr } from './tensor.js';
 import { cdiv, expect } from './arith.js';
-
-function lastDim(t: Tensor): number {
-  return t.shape[t.shape.length - 1];
-}
-
-/** torch.nn.LayerNorm over the last dim.  x [..., C] -> [..., C] (in ranges of rows over the binding limit) */
-export function layerNorm(prog: Program, x: Tensor, gamma: Tensor, beta: Tensor, eps: number, label = gamma.label, opts: SplitOptions = {}): Tensor {
-  const C = lastDim(x);
-  expect(gamma.numel === C && beta.numel === C, () => `layer_norm ${gamma.label}: weight ${shapeStr(gamma.shape)} for input ${shapeStr(x.shape)}`);
-  const y = prog.alloc(x.shape, label);
-  splitRows(prog, `layer_norm ${label}`, x.numel / C, [x, y], opts, (rows, [xs, ys]) => {
-    prog.dispatch({ kernel: 'layernorm', uniforms: { rows, C, eps }, bind: { x: xs, gamma, beta, y: ys }, groups: cdiv(rows, 64), cost: { bytes: 8 * rows * C } });
-  });
-  return y;
-}
 
 /**
  * y = a + alpha * b, b broadcast over a's leading dims (b.numel divides a.numel); in ranges of

@@ -1,7 +1,7 @@
 // DualToken's AttnProjection (prequant_*: C -> E, postquant_*: E -> C), weights by their official
 // names under `prefix`: y = proj(norm3(x)) + attn(norm1(x)); y = y + mlp(norm2(y)).
 import { attention, heads } from '../ops/attention/attention.js';
-import { layerNorm } from '../core/ops.js';
+import { layerNorm } from '../ops/layer_norm/layer_norm.js';
 import { linear } from '../ops/linear/linear.js';
 import type { Program } from '../core/program.js';
 import { meanHeads, mul } from '../core/quant-ops.js';

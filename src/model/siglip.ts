@@ -1,8 +1,9 @@
 // The SigLIP vision tower (HF transformers SiglipVisionTransformer), one function per module,
 // weights by their official state_dict names under `siglip_model.vision_model.`.
 import type { VisionConfig } from '../core/config.js';
-import { addScaled, layerNorm, patchIm2col } from '../core/ops.js';
+import { addScaled, patchIm2col } from '../core/ops.js';
 import { attention, heads } from '../ops/attention/attention.js';
+import { layerNorm } from '../ops/layer_norm/layer_norm.js';
 import { linear } from '../ops/linear/linear.js';
 import type { Program } from '../core/program.js';
 import type { Tensor } from '../core/tensor.js';

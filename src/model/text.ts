@@ -9,8 +9,9 @@
 // causal and NOT masked (pads attend and are attended to); final_layer_norm over all positions;
 // pooled = the LAST position (index L - 1) unconditionally; head = Linear(C, C) with bias.
 import type { TextConfig } from '../core/config.js';
-import { addScaled, layerNorm } from '../core/ops.js';
+import { addScaled } from '../core/ops.js';
 import { attention, heads } from '../ops/attention/attention.js';
+import { layerNorm } from '../ops/layer_norm/layer_norm.js';
 import { linear } from '../ops/linear/linear.js';
 import type { Program } from '../core/program.js';
 import { shapeStr, type Tensor } from '../core/tensor.js';

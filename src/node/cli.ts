@@ -11,7 +11,7 @@ import type { DualTokenConfig } from '../core/config.js';
 import type { RgbImage } from '../core/image.js';
 import type { DualToken, EncodeResult } from '../model/dualtoken.js';
 import { formatTable, summarize } from '../core/profile.js';
-import { parseKernelChoice, type KernelChoice, type Precision } from '../ops/choice.js';
+import { OP_NAMES, parseKernelChoice, type KernelChoice, type Precision } from '../ops/choice.js';
 import type { Program } from '../core/program.js';
 import { parseArgs, type ParsedArgs } from './args.js';
 import { DeviceLossRetry, runBatches } from './batches.js';
@@ -45,7 +45,7 @@ const USAGE = `usage:
 ${DATASET_USAGE}
 options: --adapter auto|cpu|ICD.json (WebGPU adapter), --quiet (no progress), --batch-size N (images per GPU batch, 4),
   --profile (encode/decode/reconstruct/bench: a per-kernel GPU time table on stderr),
-  --kernel op=variant[,op=variant] (kernel variants: linear, attention, conv2d, group_norm, rq_search; see 'info'),
+  --kernel op=variant[,op=variant] (kernel variants: ${OP_NAMES.join(', ')}; see 'info'),
   --autotune (measure the variants on this adapter and keep the winners in ~/.cache/dualtoken/),
   --allow-nonfinite (load weights holding NaN / Inf, for experiments; a call they reach still fails naming the stage),
   --exif-rotate (encode/reconstruct: turn JPEGs upright by their EXIF orientation; by default pixels are taken as stored,

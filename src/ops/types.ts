@@ -5,7 +5,7 @@ import type { Gpu } from '../core/gpu.js';
 import type { Program } from '../core/program.js';
 import type { Tensor } from '../core/tensor.js';
 
-export type OpName = 'linear' | 'attention' | 'conv2d' | 'group_norm' | 'rq_search';
+export type OpName = 'linear' | 'attention' | 'conv2d' | 'group_norm' | 'rq_search' | 'layer_norm' | 'softmax';
 
 /**
  * Device capabilities a variant needs: WebGPU features, or 'subgroups8' (subgroups known to have

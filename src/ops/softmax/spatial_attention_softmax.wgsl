@@ -2,7 +2,8 @@
 //                                        (AttnBlock: torch.nn.functional.softmax(w_, dim=2))
 //   s [rows, N] at s_off, a [rows, N] at a_off (rows = B*N query positions); scale > 0 (1 when
 //   the scores come scaled)
-// One invocation per row: max, then the sum of exp(scale (s - max)), then the normalised values.
+// Variant 'rows' (softmax's general one, the CPU drivers'): one invocation per row: max, then the
+// sum of exp(scale (s - max)), then the normalised values. 'wg' (softmax_rows_wg): one workgroup per row.
 struct Params { rows: u32, N: u32, s_off: u32, a_off: u32, scale: f32, }
 
 @group(0) @binding(0) var<uniform> p: Params;

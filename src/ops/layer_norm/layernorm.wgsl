@@ -1,6 +1,7 @@
 // layernorm: y = (x - mean) / sqrt(var + eps) * gamma + beta over the last dim   (torch.nn.LayerNorm)
 //   x [rows, C], gamma [C], beta [C], y [rows, C]; var is the biased variance, as PyTorch's.
-// One invocation per row, two passes over the row (mean, then centred variance) in f32.
+// Variant 'rows' (layer_norm's general one, the CPU drivers'): one invocation per row, two passes
+// over the row (mean, then centred variance) in f32. 'wg' (layernorm_wg): one workgroup per row.
 struct Params { rows: u32, C: u32, eps: f32, }
 
 @group(0) @binding(0) var<uniform> p: Params;
