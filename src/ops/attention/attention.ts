@@ -5,6 +5,7 @@ import type { Program } from '../../core/program.js';
 import { splitBatch, type SplitOptions } from '../../core/split.js';
 import type { Tensor } from '../../core/tensor.js';
 import { pickWorkgroup, variantsOf } from '../choice.js';
+import { WG_LANES, WG_QUERIES, wgStorageBytes } from './spec.js';
 
 function lastDim(t: Tensor): number {
   return t.shape[t.shape.length - 1];
@@ -42,7 +43,8 @@ export interface AttentionArgs {
 /**
  * softmax(q k^T * scale) v per batch item and head -> [B, Lq, H*D] (heads concatenated).
  * The kernel is the variant chosen for this adapter (spec.ts); sg and sg2 need vec4-aligned views
- * (D, offsets and strides multiples of 4); lane and wg (GPU-shaped) take any. Over the binding
+ * (D, offsets and strides multiples of 4); lane takes any, wg (GPU-shaped) any head dim up to
+ * 119 (its workgroup memory). Over the binding
  * limit, in ranges of batch items (split.ts);
  * a view with batch stride 0 (one query set for every item) is bound whole.
  */
@@ -64,7 +66,7 @@ function attentionItems(prog: Program, a: AttentionArgs, ov: HeadView): void {
   const views = [a.q, a.k, a.v];
   const aligned = a.D % 4 === 0 && views.every((t) => t.off % 4 === 0 && t.bs % 4 === 0 && t.rs % 4 === 0 && t.t.offset % 16 === 0);
   const what = `attention ${a.label ?? ''} (${a.B} x ${a.H} heads x ${a.Lq} queries x ${a.Lk} keys x ${a.D})`;
-  const variant = variantsOf(prog.kernels).choose('attention', { Lq: a.Lq, D: a.D, aligned: aligned ? 1 : 0 }, what);
+  const variant = variantsOf(prog.kernels).choose('attention', { Lq: a.Lq, D: a.D, aligned: aligned ? 1 : 0, workgroupStorage: prog.gpu.limits.maxComputeWorkgroupStorageSize }, what);
   const strides = {
     q_off: a.q.off, q_bs: a.q.bs, q_rs: a.q.rs,
     k_off: a.k.off, k_bs: a.k.bs, k_rs: a.k.rs,
@@ -76,10 +78,15 @@ function attentionItems(prog: Program, a: AttentionArgs, ov: HeadView): void {
   // Causal attention does about half the work; counted as full (the conventional figure).
   const cost = { flops: 4 * a.B * a.H * a.Lq * a.Lk * a.D };
   if (variant === 'wg') {
-    // Key tiles as large as the device's workgroup storage allows (two tiles of KEY_TILE x D f32), at most 64 rows.
-    const KEY_TILE = Math.max(1, Math.min(64, Math.floor(prog.gpu.limits.maxComputeWorkgroupStorageSize / (8 * a.D))));
-    const qBlocks = cdiv(a.Lq, 64);
-    prog.dispatch({ kernel: 'attention_wg', defines: { HEAD_DIM: a.D, KEY_TILE }, uniforms: { ...common, qBlocks, ...strides }, bind, groups: a.B * a.H * qBlocks, cost });
+    // Key tiles as large as the device's workgroup storage allows, a multiple of the lanes per
+    // query (each lane scores KEY_TILE / WG_LANES keys), at most 64 rows; WG_LANES rows always
+    // fit (spec.ts refuses head dims where they would not).
+    const storage = prog.gpu.limits.maxComputeWorkgroupStorageSize;
+    let KEY_TILE = 64;
+    while (KEY_TILE > WG_LANES && wgStorageBytes(a.D, KEY_TILE) > storage) KEY_TILE -= WG_LANES;
+    const qBlocks = cdiv(a.Lq, WG_QUERIES);
+    const defines = { HEAD_DIM: a.D, KEY_TILE, QUERIES: WG_QUERIES, LANES: WG_LANES };
+    prog.dispatch({ kernel: 'attention_wg', defines, uniforms: { ...common, qBlocks, ...strides }, bind, groups: a.B * a.H * qBlocks, cost });
     return;
   }
   // Any number of queries: with fewer than a workgroup's, the idle invocations repeat the last one.

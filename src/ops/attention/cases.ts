@@ -27,7 +27,8 @@ export function attentionCase(s: AttentionShape, opts: { samples?: number; title
   return {
     op: 'attention',
     title: opts.title ?? `attention B${B} ${H} heads x ${Lq}${Lq !== Lk ? `/${Lk}` : ''} x ${D}${causal ? ' causal' : ''}${s.packed ? ' packed q/k/v' : ''}`,
-    dims: { Lq, D, aligned },
+    // WebGPU's minimum workgroup storage: the cases' head dims fit it on every device.
+    dims: { Lq, D, aligned, workgroupStorage: 16384 },
     unit: 'GFLOP/s',
     work: 4 * B * H * Lq * Lk * D,
     tolerance: opts.tolerance ?? 1e-5,
@@ -75,6 +76,7 @@ const TEST_SHAPES: AttentionShape[] = [
   { B: 1, H: 2, D: 72, Lq: 70, Lk: 70 },
   { B: 1, H: 2, D: 12, Lq: 130, Lk: 130, causal: true },
   { B: 3, H: 2, D: 8, Lq: 11, Lk: 19 },
+  { B: 2, H: 3, D: 19, Lq: 23, Lk: 83 }, // wg: D not a multiple of its 8 lanes, a partial last query block and key tile
   { B: 2, H: 2, D: 8, Lq: 21, Lk: 21, packed: true },
 ];
 
