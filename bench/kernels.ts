@@ -36,7 +36,7 @@ import { fileURLToPath } from 'node:url';
 import { KernelLibrary } from '../src/core/kernels.js';
 import { Program } from '../src/core/program.js';
 import type { Tensor } from '../src/core/tensor.js';
-import { rate, timeProgram, variantTolerance } from '../src/ops/autotune.js';
+import { firstRun, rate, timeProgram, variantTolerance } from '../src/ops/autotune.js';
 import { VARIANTS, isCpuAdapter, isFullPrecision, shapeClass, variantsForClass, variantsOf } from '../src/ops/choice.js';
 import { OP_CASES } from '../src/ops/index.js';
 import type { OpCase } from '../src/ops/types.js';
@@ -215,7 +215,6 @@ interface Measured {
  * then Program.profile (kernel time), then for the default variant a timed Program.run.
  */
 async function measure(kernels: KernelLibrary, c: OpCase, variants: string[], def: string, reps: number, kernelTime: Options['kernelTime'], log: (s: string) => void): Promise<Measured[]> {
-  const choice = variantsOf(kernels);
   const prepared = c.prepare(kernels.gpu);
   const live: { r: Measured; prog: Program; out: Tensor; last?: ArrayBuffer }[] = [];
   const results: Measured[] = [];
@@ -224,30 +223,8 @@ async function measure(kernels: KernelLibrary, c: OpCase, variants: string[], de
       const tolerance = variantTolerance(c, variant);
       const r: Measured = { variant, status: 'ok', tolerance, timesMs: [], kernelTimesMs: [], ...(variant === def ? { ownWaitTimesMs: [] } : {}) };
       results.push(r);
-      const prog = new Program(kernels, `${c.title} [${variant}]`);
-      try {
-        choice.force(c.op, variant);
-        const out = prepared.record(prog);
-        choice.force(c.op, undefined);
-        out.pinned = true; // read after the run: its own buffer
-        const start = performance.now();
-        const [buf] = await prog.run([out]);
-        r.firstMs = performance.now() - start;
-        const { err, samples } = prepared.check(buf);
-        r.err = err;
-        r.samples = samples;
-        if (!(err <= tolerance)) {
-          r.status = 'failed';
-          prog.destroy();
-        } else live.push({ r, prog, out });
-        log(`${c.title} [${variant}]${variant === def ? ' (default)' : ''}: first run ${r.firstMs.toFixed(0)} ms, error ${err.toExponential(2)} on ${samples} samples${r.status === 'failed' ? ` > ${tolerance}: FAILED, not timed` : ''}`);
-      } catch (e) {
-        choice.force(c.op, undefined);
-        r.status = 'error';
-        r.error = (e as Error).message;
-        prog.destroy();
-        log(`${c.title} [${variant}]: ${r.error}`);
-      }
+      const ran = await firstRun(kernels, c, prepared, r, `${c.title} [${variant}]${variant === def ? ' (default)' : ''}`, log);
+      if (ran) live.push({ r, ...ran });
     }
     for (let rep = 0; rep < reps; rep++) {
       for (const l of live) {

@@ -12,7 +12,8 @@ import type { KernelLibrary } from '../core/kernels.js';
 import { Program } from '../core/program.js';
 import { OP_NAMES, VARIANTS, isFullPrecision, shapeClass, variantsForClass, variantsOf, type OpName, type Precision, type TunedTable } from './choice.js';
 import { OP_CASES } from './index.js';
-import type { OpCase } from './types.js';
+import type { Tensor } from '../core/tensor.js';
+import type { OpCase, PreparedCase } from './types.js';
 
 /** Where autotune results live between runs, keyed by adapter (see adapterKey). */
 export interface TuneStorage {
@@ -73,13 +74,44 @@ export async function timeProgram(prog: Program): Promise<number> {
 }
 
 /**
+ * Records case `c` with `r.variant` forced into a new program, runs it once (pipelines compile,
+ * weights pack) and checks the output against the reference: fills r's firstMs, err, samples
+ * and status ('failed' over r.tolerance, 'error' if recording or running threw). Returns the
+ * program and its pinned output to time, or undefined (the program destroyed) when not 'ok'.
+ */
+export async function firstRun(kernels: KernelLibrary, c: OpCase, prepared: PreparedCase, r: VariantResult, label: string, log?: (line: string) => void): Promise<{ prog: Program; out: Tensor } | undefined> {
+  const choice = variantsOf(kernels);
+  const prog = new Program(kernels, label);
+  try {
+    choice.force(c.op, r.variant);
+    const out = prepared.record(prog);
+    choice.force(c.op, undefined);
+    out.pinned = true; // read after the runs: a buffer of its own
+    const start = performance.now();
+    const [buf] = await prog.run([out]);
+    r.firstMs = performance.now() - start;
+    const { err, samples } = prepared.check(buf);
+    r.err = err;
+    r.samples = samples;
+    if (!(err <= r.tolerance)) r.status = 'failed';
+    log?.(`${label}: first run ${r.firstMs.toFixed(0)} ms, error ${err.toExponential(2)} on ${samples} samples${r.status === 'failed' ? ` > ${r.tolerance}: FAILED, not timed` : ''}`);
+    if (r.status === 'ok') return { prog, out };
+  } catch (e) {
+    choice.force(c.op, undefined);
+    r.status = 'error';
+    r.error = (e as Error).message;
+    log?.(`${label}: ${r.error}`);
+  }
+  prog.destroy();
+  return undefined;
+}
+
+/**
  * Runs `c` with each variant: first run (compiling), check against the reference, then `reps`
  * steady timings taken in turns (variant A, B, C, A, B, C, ...) so that load changes on a shared
  * machine hit every variant alike. A variant whose check fails is not timed.
  */
 export async function measureVariants(kernels: KernelLibrary, c: OpCase, variants: string[], opts: MeasureOptions = {}): Promise<VariantResult[]> {
-  const choice = variantsOf(kernels);
-  const op = c.op;
   const prepared = c.prepare(kernels.gpu);
   const live: { r: VariantResult; prog: Program }[] = [];
   const results: VariantResult[] = [];
@@ -88,29 +120,8 @@ export async function measureVariants(kernels: KernelLibrary, c: OpCase, variant
       const tolerance = opts.tolerance?.(variant) ?? variantTolerance(c, variant);
       const r: VariantResult = { variant, status: 'ok', tolerance, timesMs: [] };
       results.push(r);
-      const prog = new Program(kernels, `${c.title} [${variant}]`);
-      try {
-        choice.force(op, variant);
-        const out = prepared.record(prog);
-        choice.force(op, undefined);
-        const start = performance.now();
-        const [buf] = await prog.run([out]);
-        r.firstMs = performance.now() - start;
-        const { err, samples } = prepared.check(buf);
-        r.err = err;
-        r.samples = samples;
-        if (!(err <= tolerance)) {
-          r.status = 'failed';
-          prog.destroy();
-        } else live.push({ r, prog });
-        opts.log?.(`${c.title} [${variant}]: first run ${r.firstMs.toFixed(0)} ms, error ${err.toExponential(2)} on ${samples} samples${r.status === 'failed' ? ` > ${tolerance}: FAILED, not timed` : ''}`);
-      } catch (e) {
-        choice.force(op, undefined);
-        r.status = 'error';
-        r.error = (e as Error).message;
-        prog.destroy();
-        opts.log?.(`${c.title} [${variant}]: ${r.error}`);
-      }
+      const ran = await firstRun(kernels, c, prepared, r, `${c.title} [${variant}]`, opts.log);
+      if (ran) live.push({ r, prog: ran.prog });
     }
     for (let rep = 0; rep < (opts.reps ?? 3); rep++) {
       for (const { r, prog } of live) r.timesMs.push(await timeProgram(prog));
