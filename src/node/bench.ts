@@ -252,7 +252,7 @@ export async function benchCommand(o: BenchOptions): Promise<void> {
       results.push(result('decode', B, dec, await time(() => model.decode(codes, B), o.reps)));
       for (const r of results.slice(-2)) {
         console.log(
-          `${r.stage} B=${B}: ${r.gflop.toFixed(1)} GFLOP (model) in ${r.dispatches} dispatches; first chunk ${r.firstMs.toFixed(0)} ms (compiles); ` +
+          `${r.stage} B=${B}: ${r.gflop.toFixed(1)} GFLOP (model) in ${r.dispatches} dispatches; first run ${r.firstMs.toFixed(0)} ms (compiles); ` +
             `steady median ${r.medianMs.toFixed(1)} ms of ${spread(r.ms)} = ${r.imagesPerS.toFixed(2)} images/s, ${(r.gflop / (r.medianMs / 1000)).toFixed(1)} GFLOP/s; activations ${r.programMB.toFixed(0)} MB`,
         );
       }
