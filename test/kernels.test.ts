@@ -33,7 +33,7 @@ describe('attention', () => {
   // Every variant on awkward shapes: test/ops.test.ts (src/ops/attention/cases.ts).
   it('reads q, k, v packed in one [B, L, 3W] buffer and broadcasts a shared query', async () => {
     const { gpu, kernels } = await testGpu();
-    const B = 2, H = 3, D = 4, L = 6, W = H * D;
+    const B = 2, H = 3, D = 8, L = 6, W = H * D;
     const packed = randn(B * L * 3 * W, 77);
     const probe = randn(W, 78);
     const split = (part: number) => {
