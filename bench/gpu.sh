@@ -27,8 +27,8 @@ for K in "" "linear=kn_sg,attention=sg2,conv2d=winograd4,group_norm=vec4,rq_sear
 done 2>&1 | grep -v '^Warning' | tee -a "$OUT/golden.log"
 # Overridable for a dry run on a CPU machine, e.g. BENCH_ARGS / ALT_BENCH_ARGS="--model test/fixtures/golden/tiny --batch 1",
 # KERNEL_ARGS="--no-peers --reps 1 --ops fma_peak,linear_1152x1152".
-BENCH_ARGS=${BENCH_ARGS:---preset siglip_384_rvq8 --batch 1,4 --reps 5 --profile}
-TORCH_ARGS=${TORCH_ARGS:---batch 1,4 --reps 5}
+BENCH_ARGS=${BENCH_ARGS:---preset siglip_384_rvq8 --batch 1,4,8,16 --reps 3 --profile}
+TORCH_ARGS=${TORCH_ARGS:---batch 1,4,8,16 --reps 3 --dtype fp32,bf16}
 ALT_BENCH_ARGS=${ALT_BENCH_ARGS:---preset siglip_384_rvq8 --batch 4 --reps 3}
 KERNEL_ARGS=${KERNEL_ARGS:---no-peers --reps 3}
 # The kernel lab: every variant of each hot op at the real shapes, validated, then timed (no peers).

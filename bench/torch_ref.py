@@ -2,9 +2,10 @@
 """PyTorch eager reference of DualToken's shapes (model_config_siglip_384_rvq8), random weights.
 
 Not the official code: the same computation written with torch.nn.functional so that the GPU
-machine can time what PyTorch eager does for the same work as `dualtoken bench`. fp32 with TF32
-off (the engine computes in f32). Prints a table and writes JSON.
-usage: python3 bench/torch_ref.py [--batch 1,4] [--reps 5] [--json OUT]
+machine can time what PyTorch eager does for the same work as `dualtoken bench`: fp32 with TF32
+off (the engine computes in f32), and bf16 (weights and activations cast), the figure a user of
+PyTorch on a GPU would compare with. images/s from the median run. Prints a table, writes JSON.
+usage: python3 bench/torch_ref.py [--batch 1,4] [--reps 5] [--dtype fp32,bf16] [--json OUT]
 """
 import argparse, json, math, time
 import torch
@@ -193,6 +194,17 @@ def decode(m, codes):
     return F.conv2d(gn(x), *m['conv_out'], padding=1)
 
 
+def cast(m, dtype):
+    """The model's weights (nested dicts, lists and tuples of tensors) with every float tensor in `dtype`."""
+    if isinstance(m, dict):
+        return {k: cast(v, dtype) for k, v in m.items()}
+    if isinstance(m, (list, tuple)):
+        return type(m)(cast(v, dtype) for v in m)
+    if torch.is_tensor(m) and m.is_floating_point():
+        return m.to(dtype)
+    return m
+
+
 def timed(fn, reps, sync):
     t = time.perf_counter(); fn(); sync(); first = (time.perf_counter() - t) * 1000
     ms = []
@@ -206,6 +218,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--batch', default='1,4')
     ap.add_argument('--reps', type=int, default=5)
+    ap.add_argument('--dtype', default='fp32,bf16', help='fp32 (TF32 off) and/or bf16: weights and activations in that type')
     ap.add_argument('--json')
     ap.add_argument('--layers', type=int, default=LAYERS, help='fewer ViT layers for a smoke run')
     a = ap.parse_args()
@@ -218,16 +231,21 @@ def main():
     name = torch.cuda.get_device_name() if dev == 'cuda' else 'cpu'
     torch.manual_seed(0)
     results = []
+    dtypes = {'fp32': torch.float32, 'bf16': torch.bfloat16}
     with torch.no_grad():
-        m = build(dev)
-        for B in [int(b) for b in a.batch.split(',')]:
-            px = torch.rand(B, 3, S, S, device=dev) * 2 - 1
-            codes = torch.randint(0, N_EMBED, (B, DEPTH, L), device=dev)
-            for stage, fn in (('encode', lambda: encode(m, px)), ('decode', lambda: decode(m, codes))):
-                first, ms = timed(fn, a.reps, sync)
-                best = min(ms)
-                results.append({'stage': stage, 'batch': B, 'firstMs': first, 'ms': ms, 'bestMs': best, 'medianMs': sorted(ms)[len(ms) // 2], 'imagesPerS': 1000 * B / best})
-                print(f'torch {stage} B={B}: first {first:.1f} ms, best {best:.2f} ms, median {sorted(ms)[len(ms) // 2]:.2f} ms, {1000 * B / best:.1f} images/s')
+        m32 = build(dev)
+        for dt in a.dtype.split(','):
+            m = cast(m32, dtypes[dt])
+            for B in [int(b) for b in a.batch.split(',')]:
+                px = (torch.rand(B, 3, S, S, device=dev) * 2 - 1).to(dtypes[dt])
+                codes = torch.randint(0, N_EMBED, (B, DEPTH, L), device=dev)
+                for stage, fn in (('encode', lambda: encode(m, px)), ('decode', lambda: decode(m, codes))):
+                    first, ms = timed(fn, a.reps, sync)
+                    med = sorted(ms)[len(ms) // 2]
+                    # images/s from the median run, as `dualtoken bench` reports it
+                    results.append({'stage': stage, 'dtype': dt, 'batch': B, 'firstMs': first, 'ms': ms, 'bestMs': min(ms), 'medianMs': med, 'imagesPerS': 1000 * B / med})
+                    print(f'torch {dt} {stage} B={B}: first {first:.1f} ms, best {min(ms):.2f} ms, median {med:.2f} ms, {1000 * B / med:.1f} images/s')
+            del m
     out = {'device': name, 'torch': torch.__version__, 'tf32': False, 'results': results,
            'peakMB': torch.cuda.max_memory_allocated() / 1e6 if dev == 'cuda' else None}
     if a.json:
