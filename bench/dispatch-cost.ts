@@ -11,6 +11,7 @@
 import { loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from '../src/core/arith.js';
 import { KernelLibrary } from '../src/core/kernels.js';
 import { Program } from '../src/core/program.js';
 import { addScaled } from '../src/core/ops.js';
@@ -27,8 +28,6 @@ function option(argv: string[], name: string, fallback: string): string {
   if (i + 1 >= argv.length) throw new Error(`${name} needs a value`);
   return argv[i + 1];
 }
-
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);

@@ -16,7 +16,7 @@
 // timed the way the peers are (bench/peers/run.mjs): wall clock (performance.now) around one run
 // of the op that ends when its output is back in a JS ArrayBuffer: encode the recorded program and
 // a copy of the output into a staging buffer, submit, mapAsync, getMappedRange().slice(0)
-// (Program.run's submission without its sleep: runSpin below). Waiting is the same as the
+// (Program.run with wait 'spin': without its sleep). Waiting is the same as the
 // Dawn-binding peers': mapAsync at once, Dawn's Node binding polling (a busy core) until the
 // map resolves. The last timed output is checked again. The inputs and weights stay on the GPU, as
 // TF.js's do; the ONNX peers' run also uploads their activation inputs (bench/README.md).
@@ -33,6 +33,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from '../src/core/arith.js';
 import { KernelLibrary } from '../src/core/kernels.js';
 import { Program } from '../src/core/program.js';
 import type { Tensor } from '../src/core/tensor.js';
@@ -125,8 +126,7 @@ async function fmaCeiling(kernels: KernelLibrary, reps: number): Promise<Ceiling
   }
   for (let rep = 0; rep < reps; rep++) for (const p of progs) p.times.push(await timeProgram(p.prog));
   for (const p of progs) {
-    const s = [...p.times].sort((a, b) => a - b);
-    byAcc.push({ acc: p.acc, best: p.flops / s[0] / 1e6, median: p.flops / s[s.length >> 1] / 1e6 });
+    byAcc.push({ acc: p.acc, best: p.flops / Math.min(...p.times) / 1e6, median: p.flops / median(p.times) / 1e6 });
     p.prog.destroy();
   }
   return { best: Math.max(...byAcc.map((b) => b.best)), median: Math.max(...byAcc.map((b) => b.median)), byAcc };
@@ -168,28 +168,6 @@ async function runPeers(opts: Options, ops: string[]): Promise<{ file: string; d
 
 // ---------------------------------------------------------------- timing ours like the peers
 
-/**
- * One run of `prog` with `out` read back to a JS ArrayBuffer: Program.run's submission (the
- * recorded pass, then a copy of the output into a staging buffer, one submit, mapAsync,
- * getMappedRange().slice(0)) without its FastestRun sleep: mapAsync is called at once and Dawn's
- * Node binding polls until it resolves, as it does for TF.js's data() and onnxruntime-web's reads.
- * The bench's programs have no finiteness checks (Program.run would read their status buffers too).
- */
-async function runSpin(prog: Program, out: Tensor): Promise<ArrayBuffer> {
-  const { device } = prog.gpu;
-  const staging = device.createBuffer({ label: `${prog.label}/read ${out.label}`, size: Math.ceil(out.byteLength / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  try {
-    const encoder = device.createCommandEncoder({ label: prog.label });
-    prog.encode(encoder);
-    encoder.copyBufferToBuffer(out.buffer, out.offset, staging, 0, staging.size);
-    device.queue.submit([encoder.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    return staging.getMappedRange().slice(0);
-  } finally {
-    staging.destroy();
-  }
-}
-
 interface Measured {
   variant: string;
   status: 'ok' | 'failed' | 'error';
@@ -200,7 +178,7 @@ interface Measured {
   samples?: number;
   tolerance: number;
   firstMs?: number;
-  /** Wall clock per steady run, output read back, busy wait (runSpin): the peers' method. */
+  /** Wall clock per steady run, output read back, busy wait (Program.run, wait 'spin'): the peers' method. */
   timesMs: number[];
   /** GPU-timestamp time per steady run (Program.profile, summed over the dispatches). */
   kernelTimesMs: number[];
@@ -211,7 +189,7 @@ interface Measured {
 
 /**
  * measureVariants (src/core/autotune.ts) with the peers' timing: first run (compiling) and check,
- * then `reps` rounds, each variant in turn: runSpin timed (its output kept for the last check),
+ * then `reps` rounds, each variant in turn: Program.run with wait 'spin' timed (its output kept for the last check),
  * then Program.profile (kernel time), then for the default variant a timed Program.run.
  */
 async function measure(kernels: KernelLibrary, c: OpCase, variants: string[], def: string, reps: number, kernelTime: Options['kernelTime'], log: (s: string) => void): Promise<Measured[]> {
@@ -229,7 +207,7 @@ async function measure(kernels: KernelLibrary, c: OpCase, variants: string[], de
     for (let rep = 0; rep < reps; rep++) {
       for (const l of live) {
         const t = performance.now();
-        l.last = await runSpin(l.prog, l.out);
+        [l.last] = await l.prog.run([l.out], undefined, 'spin');
         l.r.timesMs.push(performance.now() - t);
         if (kernelTime === 'all' || (kernelTime === 'default' && l.r.ownWaitTimesMs)) l.r.kernelTimesMs.push(await timeProgram(l.prog));
         if (l.r.ownWaitTimesMs) {
@@ -338,22 +316,17 @@ async function pass(kernels: KernelLibrary, cases: BenchCase[], opts: Options, l
     const c = bc.make();
     const cls = shapeClass(c.op, c.dims);
     const variants = variantsForClass(gpu, c.op, cls); // a variant that delegates this class would time its delegate again
-    const def = variantsOf(kernels).choose(c.op, c.dims, c.title);
+    const def = variantsOf(kernels).choose(c.op, c.dims, () => c.title);
     console.log(`${c.title}: ${variants.join(', ')} (default ${def})`);
     results.set(bc.id, await measure(kernels, c, variants, def, opts.reps, opts.kernelTime, log));
   }
   return { ceiling, results };
 }
 
-const medianOf = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
 function stats(work: number, timesMs: number[]): Stats & { timesMs: number[] } {
   if (!timesMs.length) return { n: 0, timesMs };
   const bestMs = Math.min(...timesMs);
-  const medianMs = medianOf(timesMs);
+  const medianMs = median(timesMs);
   return { n: timesMs.length, bestMs, medianMs, best: rate(work, bestMs), median: rate(work, medianMs), timesMs };
 }
 
@@ -390,7 +363,7 @@ async function main(): Promise<void> {
   gpu.destroy();
   const ceiling = {
     best: Math.max(...passes.map((p) => p.ceiling.best)),
-    median: medianOf(passes.map((p) => p.ceiling.median)),
+    median: median(passes.map((p) => p.ceiling.median)),
     passes: passes.map((p) => p.ceiling),
   };
 
@@ -523,7 +496,7 @@ async function main(): Promise<void> {
           dawn_flags: opts.dawnFlags ?? process.env.DUALTOKEN_DAWN_FLAGS ?? null,
           timing: {
             wall:
-              "ours: wall clock (performance.now) around one run of the op's recorded program with its output copied to a staging buffer, mapAsync'd and copied into an ArrayBuffer (runSpin: mapAsync right after submit, Dawn's Node binding polls until it resolves); inputs and weights GPU-resident. Peers: wall clock around their run() (bench/peers/run.mjs), which ends with the output on the CPU (TF.js: GPU-resident inputs; ONNX peers: activations uploaded in each run). Variants taken in turns; best and median over all passes.",
+              "ours: wall clock (performance.now) around one run of the op's recorded program with its output copied to a staging buffer, mapAsync'd and copied into an ArrayBuffer (Program.run with wait 'spin': mapAsync right after submit, Dawn's Node binding polls until it resolves); inputs and weights GPU-resident. Peers: wall clock around their run() (bench/peers/run.mjs), which ends with the output on the CPU (TF.js: GPU-resident inputs; ONNX peers: activations uploaded in each run). Variants taken in turns; best and median over all passes.",
             kernel: `GPU timestamps per dispatch (Program.profile), summed over the op; an extra column, not in the ratio; timed for: ${opts.kernelTime === 'all' ? 'every variant' : opts.kernelTime === 'default' ? 'the default variant only' : 'none'}`,
             own_wait: "default variant only: wall clock of Program.run([out]) (sleeps ~85% of the fastest run seen, then polls); an extra column",
             ratio: "our default variant's wall median rate / the best WebGPU peer's wall median rate; ratio_best_over_best: our default's best rate / the highest best rate of any WebGPU peer",

@@ -90,12 +90,12 @@ describe('Winograd weights under the binding limit', () => {
     try {
       v.setTuned({ 'conv2d/k3': 'winograd4' });
       if (v.forClass('conv2d', 'k3') !== 'winograd4') ctx.skip(); // no subgroups of 8: winograd4 cannot run here
-      expect(v.choose('conv2d', conv(512, 512), 'c')).toBe('winograd4'); // 36 x 512 x 512 x 4 = 38 MB
-      expect(v.choose('conv2d', conv(1024, 1024), 'c')).toBe('winograd'); // 151 MB; F(2x2): 67 MB
-      expect(v.choose('conv2d', conv(2048, 2048), 'c')).toBe('gemm_sg'); // F(2x2): 268 MB
-      expect(v.choose('conv2d', conv(2048, 1024), 'c')).toBe('winograd'); // F(2x2): 134217728 bytes, exactly the limit
+      expect(v.choose('conv2d', conv(512, 512), () => 'c')).toBe('winograd4'); // 36 x 512 x 512 x 4 = 38 MB
+      expect(v.choose('conv2d', conv(1024, 1024), () => 'c')).toBe('winograd'); // 151 MB; F(2x2): 67 MB
+      expect(v.choose('conv2d', conv(2048, 2048), () => 'c')).toBe('gemm_sg'); // F(2x2): 268 MB
+      expect(v.choose('conv2d', conv(2048, 1024), () => 'c')).toBe('winograd'); // F(2x2): 134217728 bytes, exactly the limit
       v.force('conv2d', 'winograd4');
-      expect(() => v.choose('conv2d', conv(1024, 1024), "conv2d 'up.0.conv'")).toThrow(/--kernel conv2d=winograd4 cannot take conv2d 'up.0.conv': its 36-point weight of 1024 -> 1024 channels \(150994944 bytes\) exceeds the binding limit/);
+      expect(() => v.choose('conv2d', conv(1024, 1024), () => "conv2d 'up.0.conv'")).toThrow(/--kernel conv2d=winograd4 cannot take conv2d 'up.0.conv': its 36-point weight of 1024 -> 1024 channels \(150994944 bytes\) exceeds the binding limit/);
     } finally {
       v.force('conv2d', undefined);
       v.setTuned({});

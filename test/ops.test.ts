@@ -5,7 +5,7 @@
 // shape must fail loudly when forced, and the automatic choice must fall back.
 import { describe, expect, it } from 'vitest';
 import { Program } from '../src/core/program.js';
-import { OP_NAMES, VARIANTS, availableVariants, shapeClass, variantsOf } from '../src/ops/choice.js';
+import { OP_NAMES, VARIANTS, availableVariants, served, shapeClass, variantsOf } from '../src/ops/choice.js';
 import { variantTolerance } from '../src/ops/autotune.js';
 import { OP_CASES } from '../src/ops/index.js';
 import type { OpCase } from '../src/ops/types.js';
@@ -13,9 +13,8 @@ import { testGpu } from './helpers/gpu.js';
 
 /** The variant that does a call forced to `variant` (its delegate for the case's class), and why it refuses the call, if it does. */
 function servedBy(c: OpCase, variant: string): { served: string; refuses?: string } {
-  const cls = shapeClass(c.op, c.dims);
-  const served = VARIANTS[c.op].find((v) => v.name === variant)!.delegates?.[cls]?.f32 ?? variant;
-  return { served, refuses: VARIANTS[c.op].find((v) => v.name === served)!.refuses?.(c.dims) };
+  const by = served(c.op, variant, shapeClass(c.op, c.dims), 'f32');
+  return { served: by, refuses: VARIANTS[c.op].find((v) => v.name === by)!.refuses?.(c.dims) };
 }
 
 async function runCase(c: OpCase, variant: string | undefined): Promise<{ kernels: string[]; err: ReturnType<ReturnType<OpCase['prepare']>['check']> }> {
@@ -44,21 +43,21 @@ for (const op of OP_NAMES) {
         const variants = availableVariants(gpu, op);
         expect(variants[0], 'the general variant runs everywhere').toBe(VARIANTS[op][0].name);
         for (const variant of variants) {
-          const { served, refuses } = servedBy(c, variant);
+          const { served: by, refuses } = servedBy(c, variant);
           if (refuses) {
             // Forced, a variant that cannot take the call is an error naming the call and the reason.
             await expect(runCase(c, variant), `${variant} forced on ${c.title}`).rejects.toThrow(`--kernel ${op}=${variant}`);
             continue;
           }
           const run = await runCase(c, variant);
-          const want = VARIANTS[op].find((v) => v.name === served)!.kernels;
+          const want = VARIANTS[op].find((v) => v.name === by)!.kernels;
           const { err } = run;
           expect(run.kernels, `${c.title} [${variant}]: kernels dispatched`).toEqual(want);
-          const tol = variantTolerance(c, served);
+          const tol = variantTolerance(c, by);
           expect(err.err, `${c.title} [${variant}]: worst rel_to_max ${err.err.toExponential(2)} at ${err.at} (got ${err.got}, ref ${err.ref}) over ${err.samples} outputs`).toBeLessThanOrEqual(tol);
         }
         // The automatic choice takes every case, falling back where its variant refuses it.
-        const chosen = variantsOf(kernels).choose(op, c.dims, c.title);
+        const chosen = variantsOf(kernels).choose(op, c.dims, () => c.title);
         const auto = await runCase(c, undefined);
         expect(auto.kernels, `${c.title} [auto: ${chosen}]: kernels dispatched`).toEqual(VARIANTS[op].find((v) => v.name === chosen)!.kernels);
         expect(auto.err.err, `${c.title} [auto: ${chosen}]: worst rel_to_max ${auto.err.err.toExponential(2)} at ${auto.err.at}`).toBeLessThanOrEqual(variantTolerance(c, chosen));

@@ -282,14 +282,17 @@ export class Program {
    * Runs the whole program once and reads back the given tensors (one sync point). `prelude`
    * encodes work that must come first in the same command buffer (e.g. preprocessing that
    * fills this program's input, or writes its input: it runs at this run's turn, see exclusive).
+   * `wait`: 'sleep' (default) sleeps through most of the fastest run seen before waiting, so a
+   * CPU adapter keeps every core (Dawn's Node binding polls in a busy loop while a map is
+   * pending); 'spin' waits at once, as other engines on Dawn do (the kernel lab times both ways).
    */
-  run(read: Tensor[] = [], prelude?: (encoder: GPUCommandEncoder) => void): Promise<ArrayBuffer[]> {
+  run(read: Tensor[] = [], prelude?: (encoder: GPUCommandEncoder) => void, wait: 'sleep' | 'spin' = 'sleep'): Promise<ArrayBuffer[]> {
     return this.exclusive(async () => {
       await this.finalize();
       this.memory.checkReadable(read);
       try {
         const statuses = this.finite.statuses;
-        const out = await this.submit([...read, ...statuses], prelude);
+        const out = await this.submit([...read, ...statuses], prelude, wait);
         this.finite.throwIfFound(this.label, statuses, out.splice(read.length));
         return out;
       } catch (e) {
@@ -330,7 +333,7 @@ export class Program {
    * One submission inside error scopes that hold only the synchronous encoding and submit;
    * the scopes' verdict, then the readback, are awaited after (a lost device rejects them).
    */
-  private async submit(read: Tensor[], prelude?: (encoder: GPUCommandEncoder) => void): Promise<ArrayBuffer[]> {
+  private async submit(read: Tensor[], prelude: ((encoder: GPUCommandEncoder) => void) | undefined, wait: 'sleep' | 'spin'): Promise<ArrayBuffer[]> {
     const { device } = this.gpu;
     const what = `${this.label}: run`;
     const start = performance.now();
@@ -348,7 +351,7 @@ export class Program {
         }
         device.queue.submit([encoder.finish()]);
       });
-      await this.runWait.idleUntilNearlyDone();
+      if (wait === 'sleep') await this.runWait.idleUntilNearlyDone();
       const out: ArrayBuffer[] = [];
       for (const b of staging) {
         await this.gpu.untilLost(what, b.mapAsync(GPUMapMode.READ));

@@ -2,7 +2,7 @@
 // kernel as in ops.ts: check shapes, allocate outputs (program activations), record the dispatch.
 // The codeword search, which has variants, is an op module (src/ops/rq_search).
 import type { Program } from './program.js';
-import { Tensor, shapeStr } from './tensor.js';
+import { Tensor, lastDim, shapeStr } from './tensor.js';
 import { cdiv, expect } from './arith.js';
 
 /**
@@ -15,7 +15,7 @@ import { cdiv, expect } from './arith.js';
 export function rqEmbed(prog: Program, codes: Tensor, codebook: Tensor, label = 'rq.embed'): Tensor {
   expect(codes.dtype === 'i32', () => `rq_embed: codes must be i32, got ${codes.dtype}`);
   expect(codebook.shape.length === 2, () => `rq_embed ${codebook.label}: codebook ${shapeStr(codebook.shape)}`);
-  const D = codes.shape[codes.shape.length - 1];
+  const D = lastDim(codes);
   const [rows, E] = codebook.shape;
   const T = codes.numel / D;
   const zq = prog.alloc([...codes.shape.slice(0, -1), E], label);
@@ -25,7 +25,7 @@ export function rqEmbed(prog: Program, codes: Tensor, codebook: Tensor, label = 
 
 /** torch.mean over the head axis.  x [..., H*D] (heads concatenated) -> [..., D] */
 export function meanHeads(prog: Program, x: Tensor, H: number, label = 'mean_heads'): Tensor {
-  const W = x.shape[x.shape.length - 1];
+  const W = lastDim(x);
   expect(W % H === 0, () => `mean_heads: ${shapeStr(x.shape)} does not split into ${H} heads`);
   const D = W / H;
   const rows = x.numel / W;

@@ -107,6 +107,11 @@ export function shapeStr(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;
 }
 
+/** The size of t's last dimension (features, channels of a row). */
+export function lastDim(t: Tensor): number {
+  return t.shape[t.shape.length - 1];
+}
+
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }

@@ -3,6 +3,7 @@
 // With --text, first a text row: the SigLIP text tower alone (its own kernels and weights; the
 // image model is loaded after it is freed) on T prompts of L = max_position_embeddings ids,
 // in chunks of TEXT_CHUNK prompts (text-model.ts), so its GPU memory does not grow with T.
+import { median } from '../core/arith.js';
 import { parseConfig, parseTextConfig, type DualTokenConfig } from '../core/config.js';
 import type { Gpu } from '../core/gpu.js';
 import { KernelLibrary } from '../core/kernels.js';
@@ -81,7 +82,6 @@ interface StageResult {
   imagesPerS: number;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
 function random(n: number, seed: number): Float32Array {
   let s = seed;
@@ -93,9 +93,10 @@ function spread(ms: number[]): string {
   return `${ms.length} run${ms.length === 1 ? '' : 's'}, ${Math.min(...ms).toFixed(1)}..${Math.max(...ms).toFixed(1)} ms`;
 }
 
-async function time(run: () => Promise<unknown>, reps: number): Promise<{ firstMs: number; ms: number[] }> {
+/** `first` timed once (where the pipelines compile; by default one `run`), then `run` `reps` times. */
+async function time(run: () => Promise<unknown>, reps: number, first = run): Promise<{ firstMs: number; ms: number[] }> {
   const t0 = performance.now();
-  await run();
+  await first();
   const firstMs = performance.now() - t0;
   const ms: number[] = [];
   for (let i = 0; i < reps; i++) {
@@ -155,16 +156,7 @@ async function benchText(gpu: Gpu, config: DualTokenConfig, source: TensorSource
       }
     };
     // The first timed call runs one chunk (the pipelines compile there); the reps run all T.
-    const t0first = performance.now();
-    await tower.run(ids.subarray(0, Math.min(TEXT_CHUNK, T) * L), Math.min(TEXT_CHUNK, T));
-    const firstMs = performance.now() - t0first;
-    const ms: number[] = [];
-    for (let i = 0; i < o.reps; i++) {
-      const ts = performance.now();
-      await run();
-      ms.push(performance.now() - ts);
-    }
-    const t = { firstMs, ms };
+    const t = await time(run, o.reps, () => tower.run(ids.subarray(0, Math.min(TEXT_CHUNK, T) * L), Math.min(TEXT_CHUNK, T)));
     const full = tower.program(Math.min(TEXT_CHUNK, T));
     const chunkGflop = full.costs().reduce((s, c) => s + modelFlops(c), 0) / 1e9;
     const gflop = (chunkGflop * T) / Math.min(TEXT_CHUNK, T);

@@ -7,6 +7,7 @@
 //
 // The same measuring (measureVariants, timeProgram) serves the kernel benchmark (bench/kernels.ts)
 // at the real sizes.
+import { median } from '../core/arith.js';
 import type { Gpu } from '../core/gpu.js';
 import type { KernelLibrary } from '../core/kernels.js';
 import { Program } from '../core/program.js';
@@ -56,11 +57,6 @@ export interface MeasureOptions {
   tolerance?: (variant: string) => number;
   log?: (line: string) => void;
 }
-
-const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** The bound a variant is held to on case `c`: the case's, or the variant's own where that is larger (reduced precision). */
 export function variantTolerance(c: OpCase, variant: string): number {

@@ -110,7 +110,7 @@ export function pickWorkgroup(gpu: Gpu): number {
 }
 
 /** The variant that serves a call of `op` in shape class `cls` when `variant` is chosen (VariantInfo.delegates). */
-function served(op: OpName, variant: string, cls: string, precision: Precision): string {
+export function served(op: OpName, variant: string, cls: string, precision: Precision): string {
   return info(op, variant).delegates?.[cls]?.[precision] ?? variant;
 }
 
@@ -194,10 +194,10 @@ export class KernelVariants {
   }
 
   /**
-   * The variant a call of `op` with dimensions `dims` records. `what` names the call (op, tensor
+   * The variant a call of `op` with dimensions `dims` records. `what()` names the call (op, tensor
    * label, shapes) for the error thrown when an override cannot take it.
    */
-  choose(op: OpName, dims: CallDims, what: string): string {
+  choose(op: OpName, dims: CallDims, what: () => string): string {
     const cls = shapeClass(op, dims);
     const forced = this.overrides[op];
     let variant = this.forClass(op, cls);
@@ -205,11 +205,11 @@ export class KernelVariants {
     for (;;) {
       const why = info(op, variant).refuses?.(dims);
       if (!why) return variant;
-      if (forced) throw new Error(`--kernel ${op}=${forced}${variant === forced ? '' : ` (${cls}: ${variant})`} cannot take ${what}: ${why}`);
+      if (forced) throw new Error(`--kernel ${op}=${forced}${variant === forced ? '' : ` (${cls}: ${variant})`} cannot take ${what()}: ${why}`);
       tried.push(variant);
       do variant = info(op, variant).fallback ?? SPECS[op].variants[0].name;
       while (unsupported(this.gpu, op, variant));
-      if (tried.includes(variant)) throw new Error(`${op}: no variant takes ${what} (tried ${tried.join(', ')})`);
+      if (tried.includes(variant)) throw new Error(`${op}: no variant takes ${what()} (tried ${tried.join(', ')})`);
     }
   }
 

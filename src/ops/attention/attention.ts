@@ -3,13 +3,9 @@
 import { cdiv, expect } from '../../core/arith.js';
 import type { Program } from '../../core/program.js';
 import { splitBatch, type SplitOptions } from '../../core/split.js';
-import type { Tensor } from '../../core/tensor.js';
+import { lastDim, type Tensor } from '../../core/tensor.js';
 import { pickWorkgroup, variantsOf } from '../choice.js';
 import { WG_LANES, WG_QUERIES, wgStorageBytes } from './spec.js';
-
-function lastDim(t: Tensor): number {
-  return t.shape[t.shape.length - 1];
-}
 
 /** A strided view of heads inside a [B, L, rowStride] buffer: element d of head h at off + b*bs + i*rs + h*D + d. */
 export interface HeadView {
@@ -65,7 +61,7 @@ export function attention(prog: Program, a: AttentionArgs, opts: SplitOptions = 
 function attentionItems(prog: Program, a: AttentionArgs, ov: HeadView): void {
   const views = [a.q, a.k, a.v];
   const aligned = a.D % 4 === 0 && views.every((t) => t.off % 4 === 0 && t.bs % 4 === 0 && t.rs % 4 === 0 && t.t.offset % 16 === 0);
-  const what = `attention ${a.label ?? ''} (${a.B} x ${a.H} heads x ${a.Lq} queries x ${a.Lk} keys x ${a.D})`;
+  const what = () => `attention ${a.label ?? ''} (${a.B} x ${a.H} heads x ${a.Lq} queries x ${a.Lk} keys x ${a.D})`;
   const variant = variantsOf(prog.kernels).choose('attention', { Lq: a.Lq, D: a.D, aligned: aligned ? 1 : 0, workgroupStorage: prog.gpu.limits.maxComputeWorkgroupStorageSize }, what);
   const strides = {
     q_off: a.q.off, q_bs: a.q.bs, q_rs: a.q.rs,

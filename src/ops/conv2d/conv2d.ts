@@ -38,7 +38,7 @@ export function conv2d(prog: Program, x: Tensor, w: Tensor, bias: Tensor, opts: 
   if (residual) expect(sameShape(residual.shape, outShape), () => `conv2d ${label}: residual ${shapeStr(residual.shape)} for output ${shapeStr(outShape)}`);
   const y = prog.alloc(outShape, label);
   const cost = (n: number) => ({ flops: 2 * n * Cout * H * W * Cin * K * K, bytes: 4 * (w.numel + n * (Cin + Cout * (residual ? 2 : 1)) * H * W) });
-  const what = `conv2d ${label} ${shapeStr(w.shape)} on ${shapeStr(x.shape)}`;
+  const what = () => `conv2d ${label} ${shapeStr(w.shape)} on ${shapeStr(x.shape)}`;
   const variant = variantsOf(prog.kernels).choose('conv2d', { K, Cin, Cout, HW: H * W, bindingLimit: prog.gpu.limits.maxStorageBufferBindingSize }, what);
   if (isWinograd(variant)) {
     // 3x3 only: 1x1 convs are GEMMs already and the choice delegates them (spec.ts).

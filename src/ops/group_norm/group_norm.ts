@@ -31,7 +31,7 @@ export function groupNorm(prog: Program, x: Tensor, gamma: Tensor, beta: Tensor,
   const HW = H * W;
   const S = (C / G) * HW;
   // vec4, wg: rows and batch slices must start on vec4 boundaries.
-  const variant = variantsOf(prog.kernels).choose('group_norm', { HW, aligned: x.offset % 16 === 0 ? 1 : 0 }, `group_norm ${label} on ${shapeStr(x.shape)}`);
+  const variant = variantsOf(prog.kernels).choose('group_norm', { HW, aligned: x.offset % 16 === 0 ? 1 : 0 }, () => `group_norm ${label} on ${shapeStr(x.shape)}`);
   const chunk = variant === 'wg' ? GN_WG_CHUNK : GN_CHUNK;
   const chunks = cdiv(S, chunk);
   const partials = prog.alloc([B * G, chunks, 2], `${label}.partials`);

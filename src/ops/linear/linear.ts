@@ -5,13 +5,9 @@ import { cdiv, expect } from '../../core/arith.js';
 import type { Defines } from '../../core/kernels.js';
 import type { Cost, Program } from '../../core/program.js';
 import { splitRows, type SplitOptions } from '../../core/split.js';
-import { Tensor, shapeStr } from '../../core/tensor.js';
+import { Tensor, lastDim, shapeStr } from '../../core/tensor.js';
 import { pickWorkgroup, variantsOf } from '../choice.js';
 import { packedWeight } from '../packing.js';
-
-function lastDim(t: Tensor): number {
-  return t.shape[t.shape.length - 1];
-}
 
 /** The epilogue flags of the linear kernels (uniforms: one pipeline serves every combination). */
 export interface LinearFlags {
@@ -84,7 +80,7 @@ function linearRows(prog: Program, x: Tensor, w: Tensor, y: Tensor, M: number, o
   // (the original is freed once only packed layouts are used: Weights.releasePackedOriginals).
   const bind = (wv: Tensor) => ({ x, bias: opts.bias ?? wv, residual: opts.residual ?? wv, y });
   const cost = { flops: 2 * M * N * K, bytes: 4 * (M * K + N * K + M * N * (opts.residual ? 2 : 1)) };
-  const variant = variantsOf(prog.kernels).choose('linear', { M, K }, `linear ${opts.label ?? w.label} [${M}, ${K}] x ${shapeStr(w.shape)}`);
+  const variant = variantsOf(prog.kernels).choose('linear', { M, K }, () => `linear ${opts.label ?? w.label} [${M}, ${K}] x ${shapeStr(w.shape)}`);
   if (variant === 'kn_sg_f16') {
     const wh = packedWeight(prog, w, N, K, 'f16');
     const ROWS = KN_ROWS;

@@ -2,7 +2,7 @@
 // codes), in the variant the adapter's choice gives (spec.ts).
 import { cdiv, expect } from '../../core/arith.js';
 import type { Program } from '../../core/program.js';
-import { Tensor, shapeStr } from '../../core/tensor.js';
+import { Tensor, lastDim, shapeStr } from '../../core/tensor.js';
 import { variantsOf } from '../choice.js';
 
 /** The codebook as rq_search reads it: candidates only, rows zero-padded to a multiple of 4. */
@@ -58,7 +58,7 @@ function rqWorkgroup(prog: Program): number {
  * Variant 'lanes' (rq_search.wgsl, CPU drivers) or 'workgroup' (rq_search_wg.wgsl, GPUs): same codes.
  */
 export function rqSearch(prog: Program, x: Tensor, codebook: SearchCodebook, depth: number, label = 'rq'): RqSearchResult {
-  const E = x.shape[x.shape.length - 1];
+  const E = lastDim(x);
   const [K, width] = codebook.rows.shape;
   const what = codebook.rows.label;
   expect(codebook.rows.shape.length === 2 && width === Math.ceil(E / 4) * 4, () => `rq_search ${what}: codebook ${shapeStr(codebook.rows.shape)} for tokens ${shapeStr(x.shape)}`);
@@ -68,7 +68,7 @@ export function rqSearch(prog: Program, x: Tensor, codebook: SearchCodebook, dep
   const T = x.numel / E;
   const codes = prog.alloc([...lead, depth], `${label}.codes`, 'i32');
   const margin = prog.alloc([...lead, depth], `${label}.margin`);
-  const workgroup = variantsOf(prog.kernels).choose('rq_search', { T, K, E }, `rq_search ${what} for ${shapeStr(x.shape)}`) === 'workgroup';
+  const workgroup = variantsOf(prog.kernels).choose('rq_search', { T, K, E }, () => `rq_search ${what} for ${shapeStr(x.shape)}`) === 'workgroup';
   prog.dispatch({
     kernel: workgroup ? 'rq_search_wg' : 'rq_search',
     defines: workgroup ? { EMBED_DIM: E, WORKGROUP: rqWorkgroup(prog) } : { EMBED_DIM: E },

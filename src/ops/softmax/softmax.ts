@@ -8,7 +8,7 @@ import { variantsOf } from '../choice.js';
 
 /** a = softmax(scale * s) over each of `rows` rows of N scores.  s, a [rows, N] at their slices' offsets */
 export function softmaxRows(prog: Program, s: Slice, a: Slice, rows: number, N: number, scale: number): void {
-  const variant = variantsOf(prog.kernels).choose('softmax', { rows, N }, `softmax of '${s.t.label}' (${rows} rows of ${N})`);
+  const variant = variantsOf(prog.kernels).choose('softmax', { rows, N }, () => `softmax of '${s.t.label}' (${rows} rows of ${N})`);
   const wg = variant === 'wg';
   prog.dispatch({
     kernel: wg ? 'softmax_rows_wg' : 'spatial_attention_softmax',
